@@ -1,0 +1,45 @@
+"""lutc's Python API; the CLI is a thin layer over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lutc.diagnostics import LutcError
+from lutc.ir.core import Module
+from lutc.ir.parser import parse as parse_text
+from lutc.ir.verifier import verify
+from lutc.passes.pass_manager import PassManager
+
+TARGETS = ("reference",)
+
+
+def parse(text: str, filename: str = "<string>") -> Module:
+    """Parse IR text (MLIR generic syntax) and verify it."""
+    module = parse_text(text, filename)
+    verify(module)
+    return module
+
+
+def parse_file(path: str | Path) -> Module:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise LutcError(f"cannot read '{path}': {err.strerror}") from None
+    return parse(text, str(path))
+
+
+def compile(module: Module, target: str = "reference", *, config: Any = None, pipeline: str | None = None):
+    """Compile `module` for `target`; the result has `.run(inputs) -> list[np.ndarray]`.
+
+    `pipeline` runs first, on a copy (the caller's module is left as it was).
+    """
+    if target not in TARGETS:
+        raise LutcError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
+    module = module.clone()
+    if pipeline:
+        PassManager.parse(pipeline).run(module)
+    from lutc.backends.reference import ReferenceModel
+
+    return ReferenceModel(module)

@@ -1,0 +1,198 @@
+"""The `lutc` command line: a thin layer over the Python API.
+
+Errors in the user's input (`LutcError`) print one line and exit with status 2;
+`--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import click
+
+from lutc.diagnostics import LutcError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
+
+
+class LutcGroup(click.Group):
+    """A click group that turns lutc errors into one-line diagnostics."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LutcError as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(err.render(), err=True)
+            ctx.exit(EXIT_USER_ERROR)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("lutc: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as err:  # a bug in lutc, not in the input
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"lutc: internal error: {type(err).__name__}: {err} (rerun with --debug for a traceback)", err=True)
+            ctx.exit(EXIT_INTERNAL_ERROR)
+
+
+# click itself exits with status 2 on usage errors (unknown option, missing argument).
+@click.group(cls=LutcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show Python tracebacks instead of one-line errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """lutc: compile neural-network graphs to lookup-table (LUT) hardware."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def read_input(path: str) -> tuple[str, str]:
+    """Read a text input, `-` meaning stdin; returns (display name, text)."""
+    if path == "-":
+        return "<stdin>", sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return path, f.read()
+    except FileNotFoundError:
+        raise LutcError(f"no such file: '{path}'") from None
+    except IsADirectoryError:
+        raise LutcError(f"'{path}' is a directory, not a file") from None
+    except UnicodeDecodeError as err:
+        raise LutcError(f"'{path}' is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise LutcError(f"cannot read '{path}': {err.strerror}") from None
+
+
+def write_output(path: str | None, text: str) -> None:
+    """Write the whole output at once, so that a failure leaves no partial file."""
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as err:
+        raise LutcError(f"cannot write '{path}': {err.strerror}") from None
+
+
+
+# -- lutc opt -----------------------------------------------------------------------------
+
+SPLIT_MARKER = re.compile(r"^// -----.*$", re.MULTILINE)
+EXPECTED = re.compile(r"//\s*expected-(error|warning|note)\s*(?:@([+-]\d+|above|below))?\s*\{\{(.*?)\}\}")
+
+
+def split_input(text: str) -> list[tuple[str, int]]:
+    """Chunks separated by `// -----` lines, each with the number of lines before it."""
+    chunks, start, line = [], 0, 0
+    for m in SPLIT_MARKER.finditer(text):
+        chunks.append((text[start : m.start()], line))
+        line += text.count("\n", start, m.end()) + 1
+        start = m.end() + 1
+    chunks.append((text[start:], line))
+    return chunks
+
+
+def expected_diagnostics(chunk: str, line_offset: int) -> list[tuple[int, str]]:
+    """`// expected-error@+1 {{message}}` comments: (absolute line, message) pairs."""
+    expected = []
+    for index, line in enumerate(chunk.split("\n")):
+        for m in EXPECTED.finditer(line):
+            offset = m.group(2)
+            delta = {None: 0, "above": -1, "below": 1}.get(offset)
+            if delta is None:
+                delta = int(offset)
+            expected.append((line_offset + index + 1 + delta, m.group(3)))
+    return expected
+
+
+def run_opt_chunk(chunk: str, filename: str, line_offset: int, pm_options: dict, print_options: dict) -> str:
+    from lutc.ir.parser import parse as parse_ir
+    from lutc.ir.printer import print_module
+    from lutc.ir.verifier import verify
+    from lutc.passes import PassManager
+
+    module = parse_ir(chunk, filename, line_offset=line_offset)
+    verify(module)
+    pm = PassManager.parse(pm_options["pipeline"], print_ir_after_all=pm_options["print_ir_after_all"],
+                           elide_constants=print_options["elide_constants"])
+    pm.run(module)
+    if pm_options["timing"]:
+        print_timing(pm)
+    return print_module(module, **print_options)
+
+
+def check_diagnostics(chunk: str, filename: str, line_offset: int, pm_options: dict) -> list[str]:
+    """Run a chunk and compare its errors with the `expected-error` comments; returns the mismatches."""
+    from lutc.ir.parser import parse as parse_ir
+    from lutc.ir.verifier import collect_errors
+    from lutc.passes import PassManager
+
+    produced: list[LutcError] = []
+    try:
+        module = parse_ir(chunk, filename, line_offset=line_offset)
+        produced = collect_errors(module)
+        if not produced:
+            PassManager.parse(pm_options["pipeline"]).run(module)
+    except LutcError as err:
+        produced.append(err)
+    expected = expected_diagnostics(chunk, line_offset)
+    problems = []
+    unmatched = list(produced)
+    for line, message in expected:
+        hit = next((e for e in unmatched if e.loc.line == line and message in e.message), None)
+        if hit is None:
+            problems.append(f"{filename}:{line}: error: expected error \"{message}\" was not produced")
+        else:
+            unmatched.remove(hit)
+    problems.extend(f"{e} (unexpected error)" for e in unmatched)
+    return problems
+
+
+def print_timing(pm) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = pm.timing_rows()
+    total = sum(seconds for _, seconds in rows) or 1e-12
+    table = Table(title="Pass execution timing report")
+    table.add_column("Pass")
+    table.add_column("Wall time (ms)", justify="right")
+    table.add_column("%", justify="right")
+    for name, seconds in rows:
+        table.add_row(name, f"{seconds * 1e3:.3f}", f"{100 * seconds / total:.1f}")
+    table.add_row("Total", f"{total * 1e3:.3f}", "100.0")
+    Console(stderr=True).print(table)
+
+
+@main.command()
+@click.argument("file", default="-")
+@click.option("-p", "--pipeline", "pipeline", default="", help="Comma-separated passes, e.g. 'canonicalize,cse'.")
+@click.option("-o", "--output", default=None, help="Write the IR here instead of stdout.")
+@click.option("--split-input-file", is_flag=True, help="Treat '// -----' lines as separators of independent inputs.")
+@click.option("--verify-diagnostics", is_flag=True, help="Check errors against '// expected-error' comments.")
+@click.option("--print-ir-after-all", is_flag=True, help="Print the IR (to stderr) after every pass.")
+@click.option("--timing", is_flag=True, help="Print how long each pass took (to stderr).")
+@click.option("--elide-constants", is_flag=True, help="Print large constants as dense_resource<__elided__>.")
+@click.option("--print-debuginfo", is_flag=True, help="Print each op's source location.")
+def opt(file, pipeline, output, split_input_file, verify_diagnostics, print_ir_after_all, timing, elide_constants, print_debuginfo):
+    """Parse IR, run a pass pipeline over it, print the result (lutc's mlir-opt)."""
+    from lutc.passes.pass_manager import parse_pipeline
+
+    filename, text = read_input(file)
+    parse_pipeline(pipeline)  # a bad pipeline is reported before any input is read
+    chunks = split_input(text) if split_input_file else [(text, 0)]
+    pm_options = {"pipeline": pipeline, "print_ir_after_all": print_ir_after_all, "timing": timing}
+    print_options = {"elide_constants": elide_constants, "print_locations": print_debuginfo}
+    if verify_diagnostics:
+        problems = [p for chunk, offset in chunks for p in check_diagnostics(chunk, filename, offset, pm_options)]
+        if problems:
+            click.echo("\n".join(problems), err=True)
+            raise SystemExit(EXIT_USER_ERROR)
+        return
+    results = [run_opt_chunk(chunk, filename, offset, pm_options, print_options) for chunk, offset in chunks]
+    write_output(output, "// -----\n".join(results))
