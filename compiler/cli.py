@@ -153,6 +153,15 @@ def check_diagnostics(chunk: str, filename: str, line_offset: int, pm_options: d
     return problems
 
 
+def with_source_line(err: LutcError, filename: str, text: str) -> LutcError:
+    """Attach the offending line of `text` to an error located in it (verifier errors have none)."""
+    if err.source_line is None and err.loc.file == filename and err.loc.line is not None:
+        lines = text.split("\n")
+        if 0 < err.loc.line <= len(lines):
+            err.source_line = lines[err.loc.line - 1]
+    return err
+
+
 def print_timing(pm) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -194,5 +203,8 @@ def opt(file, pipeline, output, split_input_file, verify_diagnostics, print_ir_a
             click.echo("\n".join(problems), err=True)
             raise SystemExit(EXIT_USER_ERROR)
         return
-    results = [run_opt_chunk(chunk, filename, offset, pm_options, print_options) for chunk, offset in chunks]
+    try:
+        results = [run_opt_chunk(chunk, filename, offset, pm_options, print_options) for chunk, offset in chunks]
+    except LutcError as err:
+        raise with_source_line(err, filename, text)
     write_output(output, "// -----\n".join(results))

@@ -82,4 +82,4 @@ class Builder:
     def constant(self, array: np.ndarray, element: ElementType | None = None, name: str = "cst") -> Value:
         array = np.asarray(array)
         type = tensor_type_of(array, element or element_type_for_dtype(array.dtype))
-        return self.op("graph.constant", value=elements_attr(array, type, name))
+        return self.create("graph.constant", [], {"value": elements_attr(array, type, name)}, [type]).result

@@ -73,10 +73,11 @@ class Interpreter:
         if opdef is None or opdef.reference is None:
             raise InterpreterError(f"'{op.name}' has no reference implementation", op.loc)
         attrs = opdef.attr_values(op.attributes)
-        if opdef.reference_needs_op:
-            out = opdef.reference(self, op, *args, **attrs)
-        else:
-            out = opdef.reference(*args, **attrs)
+        with np.errstate(all="ignore"):  # IEEE results (inf, nan) are the semantics, not errors
+            if opdef.reference_needs_op:
+                out = opdef.reference(self, op, *args, **attrs)
+            else:
+                out = opdef.reference(*args, **attrs)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         return [check_value(v, r.type, f"result #{i} of '{op.name}' at {op.loc}") for i, (v, r) in enumerate(zip(outs, op.results))]
 

@@ -210,9 +210,9 @@ class Parser:
                 self.expect("]", "to close the array")
             return ArrayAttr(tuple(elements))
         if self.accept("dense_resource<"):
-            return self.dense_resource_body()
+            return self.dense_resource_body(start)
         if self.accept("dense<"):
-            return self.dense_body()
+            return self.dense_body(start)
         if self.accept("array<"):
             return self.dense_array_body()
         m = _NUMBER.match(self.text, self.pos)
@@ -272,6 +272,7 @@ class Parser:
         return DenseArrayAttr(element, tuple(values))
 
     def scalar(self, element: ElementType):
+        self.skip()
         start = self.pos
         if element.is_bool:
             for word, v in (("true", True), ("false", False)):
@@ -304,8 +305,7 @@ class Parser:
             return items
         return self.scalar(element)
 
-    def dense_body(self) -> DenseAttr:
-        start = self.pos
+    def dense_body(self, start: int) -> DenseAttr:
         # The literal's element type comes after it; scan ahead for it.
         depth, i = 1, self.pos
         while i < len(self.text) and depth:
@@ -335,8 +335,7 @@ class Parser:
         self.pos = end
         return DenseAttr(array, type)
 
-    def dense_resource_body(self) -> DenseResourceAttr:
-        start = self.pos
+    def dense_resource_body(self, start: int) -> DenseResourceAttr:
         name = self.bare_id("a resource name")
         self.expect(">", "to close dense_resource<...>")
         self.expect(":", "after dense_resource<...>")
@@ -566,8 +565,9 @@ class Parser:
 
     def parse_module(self) -> Module:
         ops: list[Operation] = []
+        scope: dict[str, Value] = {}
         while not self.at_end() and not self.peek("{-#"):
-            ops.append(self.operation({}))
+            ops.append(self.operation({} if self.peek('"func.func"') else scope))
         if self.peek("{-#"):
             self.resources_section()
         if not self.at_end():

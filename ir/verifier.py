@@ -43,9 +43,16 @@ def _verify_op(op: Operation, visible: set[int], errors: list[VerifyError], allo
             errors.append(op_error(op, message))
             return
     isolated = opdef is not None and opdef.has(Trait.ISOLATED)
+    errors_before = len(errors)
     for region in op.regions:
         for block in region.blocks:
             _verify_block(block, set() if isolated else set(visible), errors, allow_unregistered)
+    # Rules that look into the regions (a function's signature against its return) run after
+    # the nested ops verified, so the innermost error is the one reported.
+    if opdef is not None and len(errors) == errors_before:
+        message = opdef.verify_op(op)
+        if message:
+            errors.append(op_error(op, message))
 
 
 def _verify_block(block: Block, visible: set[int], errors: list[VerifyError], allow_unregistered: bool) -> None:
@@ -92,7 +99,7 @@ def check_op(op: Operation, opdef: type[OpDef]) -> str | None:
         for i, (have, want) in enumerate(zip(op.result_types, inferred)):
             if not _compatible(have, want):
                 return f"result #{i} has type {have}, but the operands give {want}"
-    return opdef.verify_op(op)
+    return None
 
 
 def _compatible(have, want) -> bool:

@@ -1,0 +1,3 @@
+from lutc.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""The `lutc` command line: outputs, round trips, and one-line errors with exit status 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOOD = """"func.func"() ({
+^bb0(%x: tensor<2x4xf32>):
+  %0 = "graph.transpose"(%x) {perm = array<i64: 1, 0>} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+  %1 = "graph.transpose"(%0) {perm = array<i64: 1, 0>} : (tensor<4x2xf32>) -> tensor<2x4xf32>
+  "func.return"(%1) : (tensor<2x4xf32>) -> ()
+}) {sym_name = "main", function_type = (tensor<2x4xf32>) -> tensor<2x4xf32>} : () -> ()
+"""
+
+
+def lutc(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "lutc", *args], input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_opt_runs_pipeline_and_round_trips_through_stdin(tmp_path):
+    src = tmp_path / "in.mlir"
+    src.write_text(GOOD)
+    first = lutc("opt", str(src), "-p", "canonicalize")
+    assert first.returncode == 0, first.stderr
+    assert "graph.transpose" not in first.stdout
+    second = lutc("opt", "-", stdin=first.stdout)
+    assert second.returncode == 0 and second.stdout == first.stdout
+
+
+def test_opt_writes_output_file_and_timing(tmp_path):
+    src, out = tmp_path / "in.mlir", tmp_path / "out.mlir"
+    src.write_text(GOOD)
+    result = lutc("opt", str(src), "-p", "cse,dce", "--timing", "-o", str(out))
+    assert result.returncode == 0
+    assert out.read_text().startswith('"builtin.module"')
+    assert "Pass execution timing report" in result.stderr and "cse" in result.stderr
+
+
+BAD_INPUTS = {
+    "malformed": ('"func.func"() ({\n^bb0(%x: tensor<2xf32>):\n  %0 = "graph.relu"(%x : (tensor<2xf32>)\n', "bad.mlir:3:"),
+    "unknown_op": (GOOD.replace("graph.transpose", "graph.twist", 1), "'graph.twist' op is not registered"),
+    "type_mismatch": (GOOD.replace("-> tensor<4x2xf32>", "-> tensor<4x3xf32>", 1), "but it has type tensor<4x3xf32>"),
+    "use_before_def": (GOOD.replace('(%x) {perm', '(%1) {perm', 1), "use of undefined value '%1'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gives_one_clear_line_and_status_2(tmp_path, case):
+    text, expected = BAD_INPUTS[case]
+    src = tmp_path / "bad.mlir"
+    src.write_text(text)
+    result = lutc("opt", str(src), "-o", str(tmp_path / "out.mlir"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    first_line = result.stderr.splitlines()[0]
+    assert expected in result.stderr and first_line.startswith(str(src).replace("bad.mlir", "")), result.stderr
+    assert not (tmp_path / "out.mlir").exists()  # no partial output
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["opt", "IN", "-p", "canonicalize,nosuchpass"], "<pipeline>:1:14: error: unknown pass 'nosuchpass'"),
+        (["opt", "IN", "-p", "fold-constants{bogus=1}"], "has no option 'bogus'"),
+        (["opt", "/no/such/file.mlir"], "no such file: '/no/such/file.mlir'"),
+    ],
+)
+def test_bad_pipeline_and_missing_file(tmp_path, args, expected):
+    src = tmp_path / "in.mlir"
+    src.write_text(GOOD)
+    result = lutc(*[str(src) if a == "IN" else a for a in args])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert expected in result.stderr.splitlines()[0]
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    src = tmp_path / "bad.mlir"
+    src.write_text(BAD_INPUTS["unknown_op"][0])
+    result = lutc("--debug", "opt", str(src))
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_verify_diagnostics_matches_expected_errors(tmp_path):
+    src = tmp_path / "diag.mlir"
+    src.write_text(
+        '"func.func"() ({\n^bb0(%x: tensor<2xf32>):\n'
+        '  // expected-error@+1 {{result #0 has type tensor<3xf32>}}\n'
+        '  %0 = "graph.relu"(%x) : (tensor<2xf32>) -> tensor<3xf32>\n'
+        '  "func.return"(%x) : (tensor<2xf32>) -> ()\n'
+        '}) {sym_name = "main", function_type = (tensor<2xf32>) -> tensor<2xf32>} : () -> ()\n'
+    )
+    assert lutc("opt", str(src), "--verify-diagnostics").returncode == 0
+    src.write_text(src.read_text().replace("tensor<3xf32>}}", "tensor<9xf32>}}"))
+    result = lutc("opt", str(src), "--verify-diagnostics")
+    assert result.returncode == 2 and "was not produced" in result.stderr and "unexpected error" in result.stderr
