@@ -30,6 +30,15 @@ def parse_file(path: str | Path) -> Module:
     return parse(text, str(path))
 
 
+def load(path: str | Path) -> Module:
+    """Load a model: an ONNX file (imported) or IR text (parsed and verified)."""
+    if str(path).endswith(".onnx"):
+        from lutc.frontends.onnx import import_onnx
+
+        return import_onnx(str(path))
+    return parse_file(path)
+
+
 def compile(module: Module, target: str = "reference", *, config: Any = None, pipeline: str | None = None):
     """Compile `module` for `target`; the result has `.run(inputs) -> list[np.ndarray]`.
 

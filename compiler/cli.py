@@ -162,6 +162,37 @@ def with_source_line(err: LutcError, filename: str, text: str) -> LutcError:
     return err
 
 
+def load_inputs(module, npz: str | None, seed: int) -> dict:
+    """Inputs from an .npz file (by input name), or seeded random values of the input types."""
+    import numpy as np
+
+    from lutc.ir.core import function_body
+    from lutc.ir.interpreter import input_names
+
+    fn = module.function()
+    names = input_names(fn)
+    if npz is not None:
+        try:
+            with np.load(npz) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError) as err:
+            raise LutcError(f"cannot read inputs from '{npz}': {err}") from None
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for name, arg in zip(names, function_body(fn).args):
+        if not arg.type.is_static:
+            raise LutcError(f"input '{name}' has dynamic shape {arg.type}; pass --inputs with concrete arrays")
+        element = arg.type.element
+        if element.is_float:
+            inputs[name] = rng.standard_normal(arg.type.shape).astype(element.np_dtype)
+        elif element.is_bool:
+            inputs[name] = rng.random(arg.type.shape) < 0.5
+        else:
+            lo, hi = element.int_range()
+            inputs[name] = rng.integers(max(lo, 0), min(hi, 16) + 1, arg.type.shape).astype(element.np_dtype)
+    return inputs
+
+
 def print_timing(pm) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -208,3 +239,33 @@ def opt(file, pipeline, output, split_input_file, verify_diagnostics, print_ir_a
     except LutcError as err:
         raise with_source_line(err, filename, text)
     write_output(output, "// -----\n".join(results))
+
+
+@main.command()
+@click.argument("model")
+@click.option("--inputs", default=None, help="An .npz file with one array per input name (default: seeded random).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the random inputs.")
+@click.option("-p", "--pipeline", default="", help="Passes to run before evaluating.")
+@click.option("-o", "--output", default=None, help="Save the outputs to this .npz file.")
+def run(model, inputs, seed, pipeline, output):
+    """Evaluate a model (.onnx or IR) in the reference interpreter and summarize its outputs."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from lutc.api import compile as compile_module, load
+
+    module = load(model)
+    compiled = compile_module(module, target="reference", pipeline=pipeline or None)
+    outputs = compiled.run(load_inputs(module, inputs, seed))
+    table = Table(title=f"{model}: outputs (reference interpreter)")
+    for column in ("output", "shape", "dtype", "mean", "min", "max", "first values"):
+        table.add_column(column)
+    for name, value in zip(compiled.output_names, outputs):
+        flat = value.reshape(-1).astype(np.float64)
+        table.add_row(name, "x".join(map(str, value.shape)) or "scalar", str(value.dtype),
+                      *(f"{f(flat):.6g}" if flat.size else "-" for f in (np.mean, np.min, np.max)),
+                      " ".join(f"{v:.4g}" for v in flat[:4]))
+    Console(width=140).print(table)
+    if output:
+        np.savez(output, **dict(zip(compiled.output_names, outputs)))
