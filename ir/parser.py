@@ -7,6 +7,7 @@ carry `file:line:col` and the source line, printed with a caret.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 import numpy as np
@@ -46,6 +47,7 @@ _BARE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_$.\-]*")
 _NUMBER = re.compile(r"[-+]?(?:0x[0-9A-Fa-f]+|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
 _STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _DIM = re.compile(r"(\?|\d+)x")
+_TENSOR_TYPES: dict[str, TensorType] = {}
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
 
 
@@ -71,15 +73,16 @@ class Parser:
         self.filename = filename
         self.line_offset = line_offset  # for --split-input-file chunks: report original lines
         self.pos = 0
+        # Offsets of line starts, so that positions map to line:col in O(log n).
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
         # Resources referenced by name, filled in from the dialect_resources section.
         self.resource_refs: dict[str, list[tuple[Resource, TensorType, int]]] = {}
 
     # -- errors and positions -------------------------------------------------------------
     def location(self, pos: int | None = None) -> Location:
         pos = self.pos if pos is None else pos
-        line = self.text.count("\n", 0, pos)
-        col = pos - (self.text.rfind("\n", 0, pos) + 1)
-        return Location(self.filename, line + 1 + self.line_offset, col + 1)
+        line = bisect.bisect_right(self.line_starts, pos) - 1
+        return Location(self.filename, line + 1 + self.line_offset, pos - self.line_starts[line] + 1)
 
     def error(self, message: str, pos: int | None = None) -> ParseError:
         pos = self.pos if pos is None else pos
@@ -164,6 +167,13 @@ class Parser:
         raise self.error(f"expected a type, found {self.describe_next()}")
 
     def tensor_type_body(self, start: int) -> TensorType:
+        # Models repeat a few types thousands of times: parse each spelling once.
+        end = self.text.find(">", self.pos)
+        spelling = self.text[self.pos : end]
+        cached = _TENSOR_TYPES.get(spelling)
+        if cached is not None:
+            self.pos = end + 1
+            return cached
         shape: list[int | None] = []
         while True:
             m = _DIM.match(self.text, self.pos)
@@ -177,7 +187,8 @@ class Parser:
             raise self.error(f"expected an element type ({', '.join(ELEMENT_TYPES)}), found {found}")
         self.pos = m.end()
         self.expect(">", "to close the tensor type")
-        return TensorType(tuple(shape), ElementType(m.group(0)))
+        result = _TENSOR_TYPES[spelling] = TensorType(tuple(shape), ElementType(m.group(0)))
+        return result
 
     def type_list(self) -> list[Type]:
         self.expect("(")
