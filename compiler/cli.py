@@ -269,3 +269,7 @@ def run(model, inputs, seed, pipeline, output):
     Console(width=140).print(table)
     if output:
         np.savez(output, **dict(zip(compiled.output_names, outputs)))
+from lutc.backends.accel.cli import sim  # noqa: E402
+main.add_command(sim)
+from lutc.frontends.cli import import_command  # noqa: E402
+main.add_command(import_command, name="import")

@@ -49,7 +49,7 @@ class ElementType:
 
 
 FLOAT_TYPES = ("f64", "f32", "f16", "bf16")
-INT_TYPES = ("i64", "i32", "i16", "i8", "i4", "i2", "ui64", "ui32", "ui16", "ui8", "ui4", "ui2", "ui1")
+INT_TYPES = ("i64", "i32", "i16", "i8", "i4", "i3", "i2", "ui64", "ui32", "ui16", "ui8", "ui4", "ui3", "ui2", "ui1")
 ELEMENT_TYPES = FLOAT_TYPES + INT_TYPES + ("i1",)
 
 _NP_STORAGE: dict[str, np.dtype] = {
@@ -62,12 +62,14 @@ _NP_STORAGE: dict[str, np.dtype] = {
     "i16": np.dtype(np.int16),
     "i8": np.dtype(np.int8),
     "i4": np.dtype(np.int8),
+    "i3": np.dtype(np.int8),
     "i2": np.dtype(np.int8),
     "ui64": np.dtype(np.uint64),
     "ui32": np.dtype(np.uint32),
     "ui16": np.dtype(np.uint16),
     "ui8": np.dtype(np.uint8),
     "ui4": np.dtype(np.uint8),
+    "ui3": np.dtype(np.uint8),  # 3-bit weight codes (graph.mpgemm bits = 3)
     "ui2": np.dtype(np.uint8),
     "ui1": np.dtype(np.uint8),
     "i1": np.dtype(np.bool_),

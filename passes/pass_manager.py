@@ -54,6 +54,8 @@ class Pass:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             if value != default:
                 text = str(value).lower() if isinstance(value, bool) else str(value)
+                if re.search(r'[,{}\s"]', text) or not text:
+                    text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
                 opts.append(f"{spelling}={text}")
         return self.name + ("{" + ",".join(opts) + "}" if opts else "")
 
@@ -144,7 +146,7 @@ def parse_pipeline(text: str) -> list[Pass]:
                     raise _pipeline_error(text, opt_pos, f"pass '{name}' has no option '{spelling}' (options: {names})")
                 pos = om.end()
                 vm = _VALUE.match(text, pos)
-                raw = vm.group(1) if vm.group(1) is not None else vm.group(2)
+                raw = re.sub(r"\\(.)", r"\1", vm.group(1)) if vm.group(1) is not None else vm.group(2)
                 try:
                     kwargs[f.name] = convert_option(raw, hints[f.name], name)
                 except ValueError as err:

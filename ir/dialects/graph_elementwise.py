@@ -18,7 +18,7 @@ from lutc.ir.dialects.graph import (
     same_element,
     tensor_operand,
 )
-from lutc.ir.opdef import Attr, InferError, OpDef, Optional, Trait, impl
+from lutc.ir.opdef import Attr, InferError, OpDef, Trait, impl
 from lutc.ir.types import TensorType, i1
 
 

@@ -1,0 +1,308 @@
+"""Static analysis of a program, column by column: validation and byte ranges.
+
+The simulator must handle hundreds of thousands of instructions per second, so the checks
+that depend on addresses (alignment, bounds, DRAM tensors) and the byte ranges every
+instruction touches are computed with NumPy over all instructions of a class at once.
+Checks that do not depend on addresses run once per distinct *signature* (the instruction
+with its addresses left out). Whenever a vectorized check fails, the scalar checks of
+program.py explain the first failing instruction, so error messages have one source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lutc.diagnostics import Location, LutcError
+from lutc.backends.accel.config import AccelConfig
+from lutc.backends.accel.isa import (
+    FORMATS, DType, Finish, Instruction, Kind, Load, LutBuild, LutMma, Mma, Red, Store, Sync, Vec, VecFunc,
+)
+from lutc.backends.accel.program import (
+    MEM_ACC, MEM_DRAM, MEM_SP, NO_HASH, Program, TensorIndex, _Context, _InstrError, check_instruction,
+    check_structure, describe_instruction, instruction_accesses, instruction_location,
+)
+
+CLASSES = (Load, Store, LutBuild, LutMma, Mma, Vec, Red, Sync, Finish)
+# The operand each byte-range slot belongs to, per class (the roles program.instruction_accesses names).
+SLOT_ROLES = {
+    Load: ("src", "dst"), Store: ("src", "dst"), LutBuild: ("src", "dst"), LutMma: ("tbl", "w", "dst", "dst"),
+    Mma: ("a", "b", "dst", "dst"), Vec: ("a", "b", "c", "dst", "dst"), Red: ("src", "dst", "dst"),
+}
+CLASS_CODE = {cls: k for k, cls in enumerate(CLASSES)}
+RANGES = 5  # byte ranges per instruction, at most (VEC: a, b, c, dst read, dst write)
+
+_DTYPE_SIZE = np.array([DType(c).size for c in range(len(DType))] + [0] * (16 - len(DType)), dtype=np.int64)
+_SPACE_MEM = np.array([MEM_SP, MEM_SP, MEM_ACC, MEM_SP], dtype=np.int64)  # Space code -> memory (NONE: unused)
+
+
+@dataclass
+class Analysis:
+    """Per-instruction facts, as arrays indexed by instruction."""
+
+    program: Program
+    config: AccelConfig
+    kind: np.ndarray  # index into CLASSES
+    queue: np.ndarray
+    layer: np.ndarray
+    deps: np.ndarray  # (n, 4) bool: pop_prev, pop_next, push_prev, push_next
+    groups: dict[type, np.ndarray]  # class -> instruction indices
+    columns: dict[type, dict[str, np.ndarray]]  # class -> field columns (rows follow groups[class])
+    mem: np.ndarray  # (n, RANGES) memory of each byte range
+    lo: np.ndarray  # (n, RANGES)
+    hi: np.ndarray  # (n, RANGES)
+    write: np.ndarray  # (n, RANGES) bool
+    used: np.ndarray  # (n, RANGES) bool
+    pattern: np.ndarray  # (n, RANGES, 3): rows, row_bytes, stride of 2-D DMA ranges (rows = 1 otherwise)
+
+    @property
+    def n(self) -> int:
+        return len(self.kind)
+
+    def accesses(self, i: int):
+        """Instruction i's byte ranges, as program.Access (scalar, for messages)."""
+        return instruction_accesses(self.program.instructions[i], self.config)
+
+
+def extract_columns(instrs: list[Instruction], cls: type) -> dict[str, np.ndarray]:
+    """The fields of same-class instructions as arrays: `rows`, `dst.addr`, `dst.dtype`..."""
+    count = len(instrs)
+    cols: dict[str, np.ndarray] = {}
+
+    def ints(values) -> np.ndarray:
+        return np.fromiter(values, dtype=np.int64, count=count)
+
+    for f in FORMATS[cls.OPCODE]:
+        if f.kind is Kind.OPERAND:
+            ops = [getattr(i, f.attr) for i in instrs]
+            cols[f.attr + ".space"] = ints(o.space for o in ops)
+            cols[f.attr + ".addr"] = ints(o.addr for o in ops)
+            cols[f.attr + ".dtype"] = ints(o.dtype for o in ops)
+            cols[f.attr + ".bcast"] = ints(o.bcast for o in ops)
+        elif f.kind is Kind.F32:
+            cols[f.attr] = np.fromiter((getattr(i, f.attr) for i in instrs), dtype=np.float64, count=count)
+        else:
+            cols[f.attr] = ints(getattr(i, f.attr) for i in instrs)
+    if cls in (Vec, Red):
+        cols["func"] = ints(i.func for i in instrs)
+    return cols
+
+
+def analyze(program: Program, config: AccelConfig) -> Analysis:
+    """Validate `program` against `config` (LutcError on the first problem) and compute its byte ranges."""
+    check_structure(program)
+    loc = Location(file=program.source)
+    if program.config_hash != NO_HASH and program.config_hash != config.arch_hash:
+        raise LutcError(
+            f"program was built for a different accelerator (architecture hash {program.config_hash.hex()[:12]}, "
+            f"config '{config.name}' has {config.arch_hash.hex()[:12]})", loc)
+    if program.dram_size > config.dram.size_bytes:
+        raise LutcError(f"the DRAM image ({program.dram_size} bytes) is larger than the config's DRAM "
+                        f"({config.dram.size_bytes} bytes)", loc)
+    instrs = program.instructions
+    n = len(instrs)
+    kind = np.fromiter((CLASS_CODE[type(i)] for i in instrs), dtype=np.int64, count=n)
+    queue = np.fromiter((i.queue for i in instrs), dtype=np.int64, count=n)
+    layer = np.fromiter((i.layer for i in instrs), dtype=np.int64, count=n)
+    deps = np.empty((n, 4), dtype=bool)
+    for k, name in enumerate(("pop_prev", "pop_next", "push_prev", "push_next")):
+        deps[:, k] = np.fromiter((getattr(i, name) for i in instrs), dtype=bool, count=n)
+
+    mem = np.zeros((n, RANGES), dtype=np.int64)
+    lo = np.zeros((n, RANGES), dtype=np.int64)
+    hi = np.zeros((n, RANGES), dtype=np.int64)
+    write = np.zeros((n, RANGES), dtype=bool)
+    used = np.zeros((n, RANGES), dtype=bool)
+    pattern = np.zeros((n, RANGES, 3), dtype=np.int64)
+    pattern[:, :, 0] = 1
+    groups, columns = {}, {}
+    failures: list[int] = []  # instructions a vectorized check flagged
+    ctx = _Context(config, program)
+    for cls in CLASSES:
+        idx = np.flatnonzero(kind == CLASS_CODE[cls])
+        if not len(idx):
+            continue
+        group = [instrs[i] for i in idx]
+        cols = extract_columns(group, cls)
+        groups[cls], columns[cls] = idx, cols
+        bad = _check_signatures(group, idx, cols, deps[idx], config, ctx)
+        if bad is not None:
+            failures.append(bad)
+            continue
+        ranges = _RANGE_BUILDERS.get(cls)
+        if ranges is None:
+            continue
+        for slot, (m, a, b, w, u, pat) in enumerate(ranges(cols, config)):
+            mem[idx, slot], lo[idx, slot], hi[idx, slot] = m, a, b
+            write[idx, slot], used[idx, slot] = w, u
+            if pat is not None:
+                pattern[idx, slot] = pat
+        misaligned = _misaligned(cls, cols)
+        if misaligned is not None and misaligned.any():
+            failures.append(int(idx[np.argmax(misaligned)]))
+    failures.extend(_bounds_failures(mem, lo, hi, used, config, ctx))
+    if failures:
+        i = min(failures)
+        _explain(program, i, config, ctx)
+    return Analysis(program, config, kind, queue, layer, deps, groups, columns, mem, lo, hi, write, used, pattern)
+
+
+def _explain(program: Program, i: int, config: AccelConfig, ctx: _Context) -> None:
+    """Raise the scalar checks' message for instruction i (flagged by a vectorized check)."""
+    instr = program.instructions[i]
+    try:
+        check_instruction(instr, config, ctx)
+        for access in instruction_accesses(instr, config):
+            ctx.check_bounds(access)
+    except _InstrError as err:
+        raise LutcError(f"{describe_instruction(program, i)}: {err}", instruction_location(program, i)) from None
+    raise AssertionError(f"instruction #{i} failed a vectorized check that the scalar checks accept")  # pragma: no cover
+
+
+def _signature_representatives(table: np.ndarray) -> np.ndarray:
+    """Index of the first row of each distinct row of an integer table, in row order."""
+    varying = [table[:, j] for j in range(table.shape[1]) if table[0, j] != table[:, j].min() or table[0, j] != table[:, j].max()]
+    if not varying:
+        return np.zeros(1, dtype=np.int64)
+    key = np.zeros(len(table), dtype=np.int64)
+    for col in varying:  # mixed-radix code of the row, kept dense so it never overflows
+        _, code = np.unique(col, return_inverse=True)
+        key = key * (int(code.max()) + 1) + code
+        _, key = np.unique(key, return_inverse=True)
+    _, first = np.unique(key, return_index=True)
+    return np.sort(first)
+
+
+def _check_signatures(group, idx, cols, deps, config, ctx) -> int | None:
+    """Run the address-independent checks once per distinct signature; the first bad instruction or None."""
+    parts = [c.view(np.int64) if c.dtype == np.float64 else c for name, c in cols.items()
+             if not name.endswith(".addr") and name != "dram"]
+    table = np.column_stack(parts + [deps.astype(np.int64)])
+    for k in _signature_representatives(table):
+        try:
+            check_instruction(group[k], config, ctx)
+        except _InstrError:
+            return int(idx[k])
+    return None
+
+
+def _misaligned(cls, cols) -> np.ndarray | None:
+    """Operands whose address is not a multiple of their element size (and LUT.BUILD blocks not 4-aligned)."""
+    out = None
+    for name in cols:
+        if not name.endswith(".addr"):
+            continue
+        op = name[:-5]
+        dtype_col = cols.get(op + ".dtype")
+        if dtype_col is None:
+            continue
+        size = np.maximum(_DTYPE_SIZE[dtype_col], 1)
+        bad = cols[name] % size != 0
+        if cls is LutBuild and op == "dst":
+            bad |= cols[name] % 4 != 0
+        out = bad if out is None else out | bad
+    return out
+
+
+def _bounds_failures(mem, lo, hi, used, config, ctx) -> list[int]:
+    out = []
+    cap = np.array([config.dram.size_bytes, config.scratchpad.size_bytes, config.accumulator.size_bytes], dtype=np.int64)
+    over = used & (hi > cap[mem])
+    if over.any():
+        out.append(int(np.argmax(over.any(axis=1))))
+    dram = used & (mem == MEM_DRAM)
+    if dram.any():
+        index: TensorIndex = ctx.tensors
+        starts = np.asarray(index.starts, dtype=np.int64)
+        ends = np.asarray(index.ends, dtype=np.int64)
+        k = np.searchsorted(starts, lo, side="right") - 1
+        inside = (k >= 0) & (hi <= ends[np.maximum(k, 0)]) if len(starts) else np.zeros_like(dram)
+        outside = dram & ~inside
+        if outside.any():
+            out.append(int(np.argmax(outside.any(axis=1))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Byte ranges per class, in the order of program.instruction_accesses
+# ---------------------------------------------------------------------------------------
+
+def _span(cols, op: str, nbytes, write: bool, used=True):
+    return (_SPACE_MEM[cols[op + ".space"]], cols[op + ".addr"], cols[op + ".addr"] + nbytes, write, used, None)
+
+
+def _dma(mem, base, rows, row_bytes, stride, write: bool):
+    pitch = np.where(stride == 0, row_bytes, stride)
+    return (mem, base, base + (rows - 1) * pitch + row_bytes, write, True, np.stack([rows, row_bytes, pitch], axis=1))
+
+
+def _ranges_load(c, config):
+    return [_dma(MEM_DRAM, c["dram"], c["rows"], c["row_bytes"], c["dram_stride"], False),
+            _dma(_SPACE_MEM[c["sp.space"]], c["sp.addr"], c["rows"], c["row_bytes"], c["sp_stride"], True)]
+
+
+def _ranges_store(c, config):
+    return [_dma(_SPACE_MEM[c["sp.space"]], c["sp.addr"], c["rows"], c["row_bytes"], c["sp_stride"], False),
+            _dma(MEM_DRAM, c["dram"], c["rows"], c["row_bytes"], c["dram_stride"], True)]
+
+
+def _table_entries(config, sym):
+    g = config.lut.group
+    return np.where(sym != 0, 1 << (g - 1), 1 << g)
+
+
+def _ranges_lut_build(c, config):
+    g = config.lut.group
+    entries = (c["k"] // g) * c["rows"] * _table_entries(config, c["sym"]) * _DTYPE_SIZE[c["dst.dtype"]]
+    params = (c["k"] // np.maximum(c["qgroup"], 1)) * 2 * c["rows"] * 4
+    return [_span(c, "src", c["rows"] * c["k"] * _DTYPE_SIZE[c["src.dtype"]], False),
+            _span(c, "dst", ((entries + 3) & ~3) + params, True)]
+
+
+def _ranges_lut_mma(c, config):
+    g = config.lut.group
+    tables = (c["k"] // g) * c["m"] * _table_entries(config, c["sym"]) * _DTYPE_SIZE[c["tables.dtype"]]
+    dst = c["m"] * c["n"] * _DTYPE_SIZE[c["dst.dtype"]]
+    accum = c["accum"] != 0
+    return [_span(c, "tables", tables, False), _span(c, "weights", c["bits"] * c["n"] * c["k"] // 8, False),
+            _span(c, "dst", dst, False, accum), _span(c, "dst", dst, True)]
+
+
+def _ranges_mma(c, config):
+    dst = c["m"] * c["n"] * _DTYPE_SIZE[c["dst.dtype"]]
+    accum = c["accum"] != 0
+    return [_span(c, "a", c["m"] * c["k"] * _DTYPE_SIZE[c["a.dtype"]], False),
+            _span(c, "b", c["k"] * c["n"] * _DTYPE_SIZE[c["b.dtype"]], False),
+            _span(c, "dst", dst, False, accum), _span(c, "dst", dst, True)]
+
+
+def vec_operand_counts(bcast: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Elements a VEC source reads, per broadcast mode (tile, col, row, scalar)."""
+    return np.choose(bcast, [rows * cols, cols, rows, np.ones_like(rows)])
+
+
+def _ranges_vec(c, config):
+    rows, ncols = c["rows"], c["cols"]
+    deq = c["func"] == int(VecFunc.DEQ)
+    out = []
+    for op in ("a", "b", "c"):
+        count = vec_operand_counts(c[op + ".bcast"], rows, ncols)
+        if op == "b":
+            count = np.where(deq, 2 * ncols, count)
+        elif op == "c":
+            count = np.where(deq, 2 * rows, count)
+        out.append(_span(c, op, count * _DTYPE_SIZE[c[op + ".dtype"]], False, c[op + ".space"] != 0))
+    dst = rows * ncols * _DTYPE_SIZE[c["dst.dtype"]]
+    out += [_span(c, "dst", dst, False, c["accum"] != 0), _span(c, "dst", dst, True)]
+    return out
+
+
+def _ranges_red(c, config):
+    dst = c["rows"] * _DTYPE_SIZE[c["dst.dtype"]]
+    return [_span(c, "src", c["rows"] * c["cols"] * _DTYPE_SIZE[c["src.dtype"]], False),
+            _span(c, "dst", dst, False, c["accum"] != 0), _span(c, "dst", dst, True)]
+
+
+_RANGE_BUILDERS = {Load: _ranges_load, Store: _ranges_store, LutBuild: _ranges_lut_build, LutMma: _ranges_lut_mma,
+                   Mma: _ranges_mma, Vec: _ranges_vec, Red: _ranges_red}

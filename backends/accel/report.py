@@ -1,0 +1,355 @@
+"""Simulation reports: figures computed once, rendered as text (for FileCheck), JSON and a
+Chrome / Perfetto trace (`traceEvents`: one track per unit, one slice per instruction).
+
+docs/simulator.md says what every figure means.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lutc.diagnostics import LutcError
+from lutc.backends.accel.analysis import CLASS_CODE, CLASSES, Analysis
+from lutc.backends.accel.isa import MNEMONIC, Finish, Load, LutMma, Opcode, Queue, Red, RedFunc, Store, Vec, VecFunc
+from lutc.backends.accel.program import MEM_ACC, MEM_SP, TRAFFIC_CLASSES, TensorIndex
+from lutc.backends.accel.timing import ACTION_LEVEL, ACTIONS, ENERGY_FIELD, UNIT_OF_CLASS, UNITS, Schedule
+
+# CLASSES index -> UNITS index (-1: SYNC and FINISH occupy no unit)
+_UNIT_OF_CLASS = np.array([UNITS.index(UNIT_OF_CLASS[cls]) if UNIT_OF_CLASS[cls] else -1 for cls in CLASSES], dtype=np.int64)
+
+UNIT_LABEL = {"load": "load DMA", "lut": "LUT array", "mma": "MMA array", "vec": "vector unit", "store": "store DMA"}
+QUEUES = ("load", "compute", "store")
+LEVELS = ("dram", "scratchpad", "accumulator", "logic")
+
+
+@dataclass
+class QueueFigures:
+    busy: int
+    stall: int
+    idle: int
+    stall_causes: dict[str, int]  # "token from <queue>" -> cycles
+
+
+@dataclass
+class UnitFigures:
+    instructions: int
+    busy: int
+    idle: int
+    utilization: float  # busy / total
+
+
+@dataclass
+class LayerFigures:
+    name: str
+    instructions: int
+    start: int
+    end: int
+    busy: dict[str, int]  # per queue
+
+
+@dataclass
+class SimReport:
+    program: str
+    config: str
+    clock_mhz: float
+    tokens: int
+    total_cycles: int
+    time_us: float
+    instructions: int
+    queues: dict[str, QueueFigures]
+    units: dict[str, UnitFigures]
+    layers: list[LayerFigures]
+    lut_lookups: int
+    lut_peak_per_cycle: float
+    lut_mma_cycles: int
+    lut_utilization: float  # lookups / (peak * total cycles)
+    lut_utilization_busy: float  # lookups / (peak * LUT.MMA cycles)
+    dram_read: dict[str, int]  # per traffic class
+    dram_written: dict[str, int]
+    dram_by_tensor: dict[str, dict[str, int]]  # tensor -> {"read": .., "written": ..}
+    scratchpad_high_water: int
+    scratchpad_capacity: int
+    scratchpad_written: int
+    accumulator_high_water: int
+    accumulator_capacity: int
+    opcode_counts: dict[str, int]
+    energy_pj: float
+    energy_by_unit: dict[str, float]
+    energy_by_level: dict[str, float]
+    actions: dict[str, int]
+    leftover_tokens: dict[str, int] = field(default_factory=dict)
+    # (program, schedule, slots, units): what the trace is built from, on demand.
+    _timeline_source: tuple | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def energy_per_token_pj(self) -> float:
+        return self.energy_pj / self.tokens
+
+    # -- renderers ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.pop("_timeline_source")
+        out["energy_per_token_pj"] = self.energy_per_token_pj
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def to_text(self) -> str:
+        return _render_text(self)
+
+    def to_trace(self) -> dict:
+        return _render_trace(self)
+
+    def write_trace(self, path: str | Path) -> None:
+        try:
+            Path(path).write_text(json.dumps(self.to_trace()), encoding="utf-8")
+        except OSError as err:
+            raise LutcError(f"cannot write trace '{path}': {err.strerror}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Building the figures
+# ---------------------------------------------------------------------------------------
+
+def _mnemonic_order(name: str) -> tuple:
+    head, _, func = name.partition(".")
+    for op, m in MNEMONIC.items():
+        if name == m:
+            return (int(op), 0)
+    if head == "VEC":
+        return (int(Opcode.VEC), int(VecFunc[func]))
+    if head == "RED":
+        return (int(Opcode.RED), int(RedFunc[func]))
+    return (99, 0)
+
+
+def written_bytes(an: Analysis, mem: int) -> int:
+    """How many distinct bytes of memory `mem` the program writes (union of its write ranges)."""
+    sel = an.used & an.write & (an.mem == mem)
+    rows, cols = np.nonzero(sel)
+    if not len(rows):
+        return 0
+    lo, hi, pat = an.lo[rows, cols], an.hi[rows, cols], an.pattern[rows, cols]
+    strided = (pat[:, 0] > 1) & (pat[:, 1] != pat[:, 2])
+    if strided.any():  # a strided write covers rows of row_bytes, not its bounding range
+        r = pat[strided]
+        starts = np.concatenate([lo[strided][k] + np.arange(r[k, 0]) * r[k, 2] for k in range(len(r))])
+        ends = starts + np.repeat(r[:, 1], r[:, 0])
+        lo = np.concatenate([lo[~strided], starts])
+        hi = np.concatenate([hi[~strided], ends])
+    order = np.argsort(lo, kind="stable")
+    lo, hi = lo[order], hi[order]
+    reach = np.maximum.accumulate(hi)
+    # A new run starts where an interval begins after everything before it has ended.
+    new = np.concatenate([[True], lo[1:] > reach[:-1]])
+    run_lo = lo[new]
+    run_hi = np.maximum.reduceat(hi, np.flatnonzero(new))
+    return int((run_hi - run_lo).sum())
+
+
+def build_report(an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.ndarray) -> SimReport:
+    """All report figures, from the analysis (per-instruction arrays) and the schedule."""
+    program, config = an.program, an.config
+    n = an.n
+    total = sched.total_cycles
+    unit_code = _UNIT_OF_CLASS[an.kind]  # -1: SYNC / FINISH
+    body = an.kind != CLASS_CODE[Finish]
+
+    queues = {}
+    for q in Queue:
+        busy = int(cycles[an.queue == q].sum())
+        causes = {f"token from {src.text}": c for (dst, src), c in sorted(sched.stalls.items()) if dst == q}
+        stall = sum(causes.values())
+        queues[q.text] = QueueFigures(busy, stall, total - busy - stall, causes)
+
+    unit_figs = {}
+    for k, u in enumerate(UNITS):
+        mask = unit_code == k
+        busy = int(cycles[mask].sum())
+        unit_figs[u] = UnitFigures(int(mask.sum()), busy, total - busy, busy / total if total else 0.0)
+
+    layers = []
+    for lid in dict.fromkeys(an.layer[body].tolist()):
+        mask = (an.layer == lid) & body
+        busy = {q.text: int(cycles[mask & (an.queue == q)].sum()) for q in Queue}
+        layers.append(LayerFigures(program.layer_name(lid) or "-", int(mask.sum()), int(sched.start[mask].min()),
+                                   int(sched.end[mask].max()), busy))
+
+    col = {a: k for k, a in enumerate(ACTIONS)}
+    totals = actions.sum(axis=0) if n else np.zeros(len(ACTIONS), dtype=np.int64)
+    lookups = int(totals[col["lookups"]])
+    lut_mma_cycles = int(cycles[an.kind == CLASS_CODE[LutMma]].sum())
+    peak = config.lut_peak_lookups_per_cycle
+
+    dram_read = dict.fromkeys(TRAFFIC_CLASSES, 0)
+    dram_written = dict.fromkeys(TRAFFIC_CLASSES, 0)
+    by_tensor: dict[str, dict[str, int]] = {t.name: {"read": 0, "written": 0} for t in program.tensors}
+    index = TensorIndex(program.tensors)
+    for cls, slot, direction in ((Load, 0, "read"), (Store, 1, "written")):
+        idx = an.groups.get(cls)
+        if idx is None:
+            continue
+        k = np.searchsorted(np.asarray(index.starts, dtype=np.int64), an.lo[idx, slot], side="right") - 1
+        nbytes = an.columns[cls]["rows"] * an.columns[cls]["row_bytes"]
+        per_tensor = np.bincount(k, weights=nbytes, minlength=len(index.ordered)).astype(np.int64)
+        for t, b in zip(index.ordered, per_tensor.tolist()):
+            by_tensor[t.name][direction] += b
+            (dram_read if direction == "read" else dram_written)[t.traffic_class] += b
+    by_tensor = {name: v for name, v in by_tensor.items() if v["read"] or v["written"]}
+
+    sp_used = an.used & (an.mem == MEM_SP)
+    acc_used = an.used & (an.mem == MEM_ACC)
+    sp_hw = int(an.hi[sp_used].max()) if sp_used.any() else 0
+    acc_hw = int(an.hi[acc_used].max()) if acc_used.any() else 0
+
+    counts: dict[str, int] = {}
+    for cls, idx in an.groups.items():
+        if cls in (Vec, Red):
+            funcs = np.bincount(an.columns[cls]["func"])
+            enum = VecFunc if cls is Vec else RedFunc
+            for f, c in enumerate(funcs.tolist()):
+                if c:
+                    counts[f"{'VEC' if cls is Vec else 'RED'}.{enum(f).name}"] = c
+        else:
+            counts[MNEMONIC[cls.OPCODE]] = len(idx)
+    counts = dict(sorted(counts.items(), key=lambda kv: _mnemonic_order(kv[0])))
+
+    pj = np.array([getattr(config.energy, ENERGY_FIELD[a]) for a in ACTIONS], dtype=np.float64)
+    energy = actions.astype(np.float64) * pj[None, :]
+    per_instr = energy.sum(axis=1)
+    by_unit = {u: float(per_instr[unit_code == k].sum()) for k, u in enumerate(UNITS)}
+    by_level = dict.fromkeys(LEVELS, 0.0)
+    for k, a in enumerate(ACTIONS):
+        by_level[ACTION_LEVEL[a]] += float(energy[:, k].sum())
+
+    report = SimReport(
+        program=program.name, config=config.name, clock_mhz=config.clock_mhz, tokens=program.tokens,
+        total_cycles=total, time_us=total / config.clock_mhz, instructions=n,
+        queues=queues, units=unit_figs, layers=layers,
+        lut_lookups=lookups, lut_peak_per_cycle=peak, lut_mma_cycles=lut_mma_cycles,
+        lut_utilization=lookups / (peak * total) if total else 0.0,
+        lut_utilization_busy=lookups / (peak * lut_mma_cycles) if lut_mma_cycles else 0.0,
+        dram_read=dram_read, dram_written=dram_written, dram_by_tensor=by_tensor,
+        scratchpad_high_water=sp_hw, scratchpad_capacity=config.scratchpad.size_bytes,
+        scratchpad_written=written_bytes(an, MEM_SP),
+        accumulator_high_water=acc_hw, accumulator_capacity=config.accumulator.size_bytes,
+        opcode_counts=counts, energy_pj=float(per_instr.sum()), energy_by_unit=by_unit, energy_by_level=by_level,
+        actions={a: int(totals[k]) for k, a in enumerate(ACTIONS)},
+        leftover_tokens={f"{src.text}->{dst.text}": c for (src, dst), c in sched.leftover_tokens.items()},
+    )
+    report._timeline_source = (program, sched, unit_code)
+    return report
+
+
+def _timeline(r: SimReport) -> list[dict]:
+    """One entry per instruction (FINISH excluded), built when a trace is asked for."""
+    if r._timeline_source is None:
+        return []
+    program, sched, unit_code = r._timeline_source
+    out = []
+    for i, ins in enumerate(program.instructions):
+        if isinstance(ins, Finish):
+            continue
+        waited = int(sched.waited_for[i])
+        out.append({
+            "index": i, "name": ins.mnemonic, "queue": ins.queue.text,
+            "unit": UNITS[unit_code[i]] if unit_code[i] >= 0 else None,
+            "layer": program.layer_name(ins.layer), "ready": int(sched.ready[i]), "start": int(sched.start[i]),
+            "end": int(sched.end[i]), "waited_for": Queue(waited).text if waited >= 0 else None,
+        })
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _render_text(r: SimReport) -> str:
+    out = []
+    w = out.append
+    w(f"lutc accel simulation: program '{r.program}' on '{r.config}' ({r.clock_mhz:g} MHz)")
+    w(f"total cycles: {r.total_cycles}")
+    w(f"total time: {r.time_us:.3f} us")
+    w(f"instructions: {r.instructions}")
+    w("")
+    w(f"{'queue':<10}{'busy':>10}{'stall':>10}{'idle':>10}")
+    for name in QUEUES:
+        q = r.queues[name]
+        w(f"{name:<10}{q.busy:>10}{q.stall:>10}{q.idle:>10}")
+    w("")
+    w(f"{'unit':<10}{'instrs':>10}{'busy':>10}{'idle':>10}{'util':>10}")
+    for name in UNITS:
+        u = r.units[name]
+        w(f"{name:<10}{u.instructions:>10}{u.busy:>10}{u.idle:>10}{_pct(u.utilization):>10}")
+    w("")
+    w("stalls:")
+    any_stall = False
+    for name in QUEUES:
+        for cause, cyc in r.queues[name].stall_causes.items():
+            w(f"  {name} waits for {cause}: {cyc} cycles")
+            any_stall = True
+    if not any_stall:
+        w("  none")
+    w("")
+    w(f"{'layer':<20}{'instrs':>8}{'start':>10}{'end':>10}{'span':>10}{'load':>10}{'compute':>10}{'store':>10}")
+    for layer in r.layers:
+        w(f"{layer.name:<20}{layer.instructions:>8}{layer.start:>10}{layer.end:>10}{layer.end - layer.start:>10}"
+          f"{layer.busy['load']:>10}{layer.busy['compute']:>10}{layer.busy['store']:>10}")
+    w("")
+    w(f"lut array: {r.lut_lookups} lookups, peak {r.lut_peak_per_cycle:g}/cycle, "
+      f"utilization {_pct(r.lut_utilization)} of total, {_pct(r.lut_utilization_busy)} while LUT.MMA runs")
+    w(f"{'dram bytes':<14}{'read':>12}{'written':>12}")
+    for cls in TRAFFIC_CLASSES:
+        w(f"  {cls:<12}{r.dram_read[cls]:>12}{r.dram_written[cls]:>12}")
+    w(f"  {'total':<12}{sum(r.dram_read.values()):>12}{sum(r.dram_written.values()):>12}")
+    w(f"scratchpad: high-water {r.scratchpad_high_water} of {r.scratchpad_capacity} bytes "
+      f"({_pct(r.scratchpad_high_water / r.scratchpad_capacity)}), {r.scratchpad_written} bytes written")
+    w(f"accumulator: high-water {r.accumulator_high_water} of {r.accumulator_capacity} bytes "
+      f"({_pct(r.accumulator_high_water / r.accumulator_capacity)})")
+    w("opcodes: " + ", ".join(f"{k} {v}" for k, v in r.opcode_counts.items()))
+    w(f"energy: {r.energy_pj:.1f} pJ total, {r.energy_per_token_pj:.1f} pJ per token ({r.tokens} token{'s' if r.tokens != 1 else ''})")
+    w("  by unit: " + ", ".join(f"{u} {r.energy_by_unit[u]:.1f}" for u in UNITS))
+    w("  by level: " + ", ".join(f"{lv} {r.energy_by_level[lv]:.1f}" for lv in LEVELS))
+    if r.leftover_tokens:
+        w("warning: tokens pushed but never popped: " + ", ".join(f"{k} {v}" for k, v in r.leftover_tokens.items()))
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# Trace
+# ---------------------------------------------------------------------------------------
+
+_TRACKS = {"load": 1, "lut": 2, "mma": 3, "vec": 4, "store": 5}
+_STALL_TRACKS = {"load": 6, "compute": 7, "store": 8}
+
+
+def _render_trace(r: SimReport) -> dict:
+    us = 1.0 / r.clock_mhz
+    pid = 1
+    events: list[dict] = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": f"lutc accel: {r.program} on {r.config}"}}]
+    for unit, tid in _TRACKS.items():
+        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": UNIT_LABEL[unit]}})
+        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": tid}})
+    for queue, tid in _STALL_TRACKS.items():
+        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": f"{queue} queue: stalls and syncs"}})
+        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": tid}})
+    for e in _timeline(r):
+        args = {"index": e["index"], "layer": e["layer"], "start_cycle": e["start"], "cycles": e["end"] - e["start"]}
+        if e["start"] > e["ready"]:
+            events.append({"ph": "X", "pid": pid, "tid": _STALL_TRACKS[e["queue"]], "name": f"wait {e['waited_for']}",
+                           "cat": "stall", "ts": e["ready"] * us, "dur": (e["start"] - e["ready"]) * us,
+                           "args": {"index": e["index"], "cycles": e["start"] - e["ready"]}})
+        tid = _TRACKS[e["unit"]] if e["unit"] else _STALL_TRACKS[e["queue"]]
+        events.append({"ph": "X", "pid": pid, "tid": tid, "name": e["name"], "cat": e["layer"] or "-",
+                       "ts": e["start"] * us, "dur": (e["end"] - e["start"]) * us, "args": args})
+    return {"traceEvents": events, "displayTimeUnit": "ns",
+            "otherData": {"program": r.program, "config": r.config, "total_cycles": r.total_cycles, "clock_mhz": r.clock_mhz}}

@@ -1,0 +1,450 @@
+"""Timing model: cycles and actions per instruction, and the event-driven queue scheduler.
+
+Units: the load DMA engine, the compute units (LUT array, dense MMA array, vector unit) fed
+by the one in-order compute queue, and the store DMA engine. docs/simulator.md explains
+the model; in short:
+
+* DMA: latency + ceil(bytes / bandwidth) cycles, one request at a time per engine.
+* LUT.MMA: ceil(m / rows) * ceil(n / cols) * (k / g) passes, each `bits` planes of
+  `cycles_per_plane` cycles. LUT.BUILD: ceil(entries / build_entries_per_cycle).
+* MMA: ceil(m / rows) * ceil(n / cols) * ceil(k / depth).
+* VEC: ceil(rows * cols / lanes) lane groups, times the function's cost (basic ops + special
+  primitives * special_cycles). RED: ceil(rows * cols / lanes).
+* SYNC and FINISH: 0 cycles.
+
+The scheduler starts each queue's next instruction as soon as its unit is free and the
+tokens it pops have been pushed (tokens are pushed when the pushing instruction completes).
+Instructions are processed in order of start time, so the functional model sees memory in
+the order the hardware would; two instructions of different queues that overlap in time
+and touch the same bytes (one of them writing) are a data race, reported as a hazard.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lutc.backends.accel.config import AccelConfig
+from lutc.backends.accel.isa import (
+    Finish, Instruction, Load, LutBuild, LutMma, Mma, Queue, Red, Space, Store, Sync, Vec, VecFunc,
+)
+from lutc.backends.accel.lut import table_block_layout, table_entries, weight_plane_bytes
+from lutc.backends.accel.program import vec_operand_bytes
+
+if TYPE_CHECKING:
+    from lutc.backends.accel.analysis import Analysis
+
+UNITS = ("load", "lut", "mma", "vec", "store")
+UNIT_QUEUE = {"load": Queue.LOAD, "lut": Queue.COMPUTE, "mma": Queue.COMPUTE, "vec": Queue.COMPUTE, "store": Queue.STORE}
+# Action counters, in this order, per instruction.
+ACTIONS = ("dram_bytes", "scratchpad_bytes", "accumulator_bytes", "lookups", "adds", "macs", "vector_ops")
+ENERGY_FIELD = {"dram_bytes": "dram_byte", "scratchpad_bytes": "scratchpad_byte", "accumulator_bytes": "accumulator_byte",
+                "lookups": "lookup", "adds": "add", "macs": "mac", "vector_ops": "vector_op"}
+ACTION_LEVEL = {"dram_bytes": "dram", "scratchpad_bytes": "scratchpad", "accumulator_bytes": "accumulator",
+                "lookups": "logic", "adds": "logic", "macs": "logic", "vector_ops": "logic"}
+
+# (basic operations, special-function primitives) per element, for VEC functions.
+VEC_COST = {
+    VecFunc.MOV: (1, 0), VecFunc.ADD: (1, 0), VecFunc.SUB: (1, 0), VecFunc.MUL: (1, 0), VecFunc.MAX: (1, 0),
+    VecFunc.MIN: (1, 0), VecFunc.FMA: (1, 0), VecFunc.DEQ: (2, 0), VecFunc.MULI: (1, 0), VecFunc.ADDI: (1, 0),
+    VecFunc.RELU: (1, 0), VecFunc.EXP: (0, 1), VecFunc.RSQRT: (0, 1), VecFunc.RECIP: (0, 1),
+    VecFunc.SIGMOID: (2, 2), VecFunc.SILU: (3, 2), VecFunc.TANH: (3, 2), VecFunc.GELU: (6, 2),
+}
+
+# Token channels between queues: (from, to).
+CHANNELS = ((Queue.LOAD, Queue.COMPUTE), (Queue.COMPUTE, Queue.LOAD), (Queue.COMPUTE, Queue.STORE), (Queue.STORE, Queue.COMPUTE))
+
+
+UNIT_OF_CLASS: dict[type, str | None] = {
+    Load: "load", Store: "store", LutBuild: "lut", LutMma: "lut", Mma: "mma", Vec: "vec", Red: "vec",
+    Sync: None, Finish: None,
+}
+
+
+def instruction_unit(instr: Instruction) -> str | None:
+    """The unit an instruction occupies (None: SYNC and FINISH occupy none)."""
+    return UNIT_OF_CLASS[type(instr)]
+
+
+def dma_cycles(nbytes: int, config: AccelConfig) -> int:
+    return config.dram.latency_cycles + math.ceil(nbytes / config.dram.bandwidth_bytes_per_cycle)
+
+
+def lut_mma_passes(m: int, n: int, k: int, config: AccelConfig) -> int:
+    lut = config.lut
+    return -(-m // lut.rows) * -(-n // lut.cols) * (k // lut.group)
+
+
+def instruction_cycles(instr: Instruction, config: AccelConfig) -> int:
+    """Cycles `instr` occupies its unit."""
+    if isinstance(instr, (Load, Store)):
+        return dma_cycles(instr.rows * instr.row_bytes, config)
+    if isinstance(instr, LutBuild):
+        entries = instr.rows * (instr.k // config.lut.group) * table_entries(config.lut.group, instr.sym)
+        return -(-entries // config.lut.build_entries_per_cycle)
+    if isinstance(instr, LutMma):
+        return lut_mma_passes(instr.m, instr.n, instr.k, config) * instr.bits * config.lut.cycles_per_plane
+    if isinstance(instr, Mma):
+        mma = config.mma
+        return -(-instr.m // mma.rows) * -(-instr.n // mma.cols) * -(-instr.k // mma.depth)
+    if isinstance(instr, Vec):
+        basic, special = VEC_COST[instr.func]
+        groups = -(-(instr.rows * instr.cols) // config.vector.lanes)
+        return groups * (basic + special * config.vector.special_cycles)
+    if isinstance(instr, Red):
+        return -(-(instr.rows * instr.cols) // config.vector.lanes)
+    return 0
+
+
+def _mem_bytes(counts: dict, space: Space, nbytes: int) -> None:
+    key = "accumulator_bytes" if space is Space.ACC else "scratchpad_bytes"
+    counts[key] += nbytes
+
+
+def instruction_actions(instr: Instruction, config: AccelConfig) -> tuple[int, ...]:
+    """How many of each energy-costed action `instr` performs, in ACTIONS order."""
+    c = dict.fromkeys(ACTIONS, 0)
+    g = config.lut.group
+    if isinstance(instr, (Load, Store)):
+        nbytes = instr.rows * instr.row_bytes
+        c["dram_bytes"] = nbytes
+        _mem_bytes(c, instr.sp.space, nbytes)
+    elif isinstance(instr, LutBuild):
+        entries = instr.rows * (instr.k // g) * table_entries(g, instr.sym)
+        _, _, block = table_block_layout(instr.rows, instr.k, g, instr.sym, instr.dst.dtype.size, instr.qgroup)
+        c["scratchpad_bytes"] = instr.rows * instr.k * instr.src.dtype.size + block
+        c["adds"] = entries  # one add per entry (entries differ from a neighbour by one term)
+    elif isinstance(instr, LutMma):
+        lookups = instr.bits * instr.m * instr.n * (instr.k // g)
+        c["lookups"] = lookups
+        c["adds"] = lookups
+        c["scratchpad_bytes"] = ((instr.k // g) * instr.m * table_entries(g, instr.sym) * instr.tables.dtype.size
+                                 + weight_plane_bytes(instr.n, instr.k, instr.bits))
+        c["accumulator_bytes"] = instr.m * instr.n * instr.dst.dtype.size * (2 if instr.accum else 1)
+    elif isinstance(instr, Mma):
+        c["macs"] = instr.m * instr.n * instr.k
+        c["scratchpad_bytes"] = instr.m * instr.k * instr.a.dtype.size + instr.k * instr.n * instr.b.dtype.size
+        c["accumulator_bytes"] = instr.m * instr.n * instr.dst.dtype.size * (2 if instr.accum else 1)
+    elif isinstance(instr, Vec):
+        basic, special = VEC_COST[instr.func]
+        c["vector_ops"] = instr.rows * instr.cols * (basic + special * config.vector.special_cycles)
+        for role in ("a", "b", "c"):
+            op = getattr(instr, role)
+            if not op.is_none:
+                nbytes = vec_operand_bytes(op, instr.rows, instr.cols) if instr.func is not VecFunc.DEQ or role == "a" \
+                    else 2 * (instr.cols if role == "b" else instr.rows) * 4
+                _mem_bytes(c, op.space, nbytes)
+        _mem_bytes(c, instr.dst.space, instr.rows * instr.cols * instr.dst.dtype.size * (2 if instr.accum else 1))
+    elif isinstance(instr, Red):
+        c["vector_ops"] = instr.rows * instr.cols
+        _mem_bytes(c, instr.src.space, instr.rows * instr.cols * instr.src.dtype.size)
+        _mem_bytes(c, instr.dst.space, instr.rows * instr.dst.dtype.size * (2 if instr.accum else 1))
+    return tuple(c[a] for a in ACTIONS)
+
+
+# ---------------------------------------------------------------------------------------
+# The same, for all instructions at once (the simulator's path; tests check it against the above)
+# ---------------------------------------------------------------------------------------
+
+_VEC_BASIC = np.array([VEC_COST[VecFunc(f)][0] for f in range(len(VecFunc))], dtype=np.int64)
+_VEC_SPECIAL = np.array([VEC_COST[VecFunc(f)][1] for f in range(len(VecFunc))], dtype=np.int64)
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def cycles_for(an: Analysis) -> np.ndarray:
+    """instruction_cycles for every instruction."""
+    config = an.config
+    out = np.zeros(an.n, dtype=np.int64)
+    cols, groups = an.columns, an.groups
+    lut, mma, vec = config.lut, config.mma, config.vector
+    for cls in (Load, Store):
+        if cls in groups:
+            c = cols[cls]
+            nbytes = c["rows"] * c["row_bytes"]
+            out[groups[cls]] = config.dram.latency_cycles + np.ceil(nbytes / config.dram.bandwidth_bytes_per_cycle).astype(np.int64)
+    if LutBuild in groups:
+        c = cols[LutBuild]
+        entries = c["rows"] * (c["k"] // lut.group) * np.where(c["sym"] != 0, 1 << (lut.group - 1), 1 << lut.group)
+        out[groups[LutBuild]] = _ceil_div(entries, lut.build_entries_per_cycle)
+    if LutMma in groups:
+        c = cols[LutMma]
+        passes = _ceil_div(c["m"], lut.rows) * _ceil_div(c["n"], lut.cols) * (c["k"] // lut.group)
+        out[groups[LutMma]] = passes * c["bits"] * lut.cycles_per_plane
+    if Mma in groups:
+        c = cols[Mma]
+        out[groups[Mma]] = _ceil_div(c["m"], mma.rows) * _ceil_div(c["n"], mma.cols) * _ceil_div(c["k"], mma.depth)
+    if Vec in groups:
+        c = cols[Vec]
+        lanes_groups = _ceil_div(c["rows"] * c["cols"], vec.lanes)
+        out[groups[Vec]] = lanes_groups * (_VEC_BASIC[c["func"]] + _VEC_SPECIAL[c["func"]] * vec.special_cycles)
+    if Red in groups:
+        c = cols[Red]
+        out[groups[Red]] = _ceil_div(c["rows"] * c["cols"], vec.lanes)
+    return out
+
+
+def actions_for(an: Analysis) -> np.ndarray:
+    """instruction_actions for every instruction, as an (n, len(ACTIONS)) array."""
+    from lutc.backends.accel.analysis import _DTYPE_SIZE
+
+    config = an.config
+    g = config.lut.group
+    out = np.zeros((an.n, len(ACTIONS)), dtype=np.int64)
+    col = {a: k for k, a in enumerate(ACTIONS)}
+    DRAM, SP, ACC = col["dram_bytes"], col["scratchpad_bytes"], col["accumulator_bytes"]
+    cols, groups = an.columns, an.groups
+
+    def mem_bytes(rows_idx, space, nbytes):
+        on_acc = space == int(Space.ACC)
+        out[rows_idx, ACC] += np.where(on_acc, nbytes, 0)
+        out[rows_idx, SP] += np.where(on_acc, 0, nbytes)
+
+    def entries_per_table(sym):
+        return np.where(sym != 0, 1 << (g - 1), 1 << g)
+
+    for cls in (Load, Store):
+        if cls in groups:
+            c, idx = cols[cls], groups[cls]
+            nbytes = c["rows"] * c["row_bytes"]
+            out[idx, DRAM] = nbytes
+            mem_bytes(idx, c["sp.space"], nbytes)
+    if LutBuild in groups:
+        c, idx = cols[LutBuild], groups[LutBuild]
+        entries = c["rows"] * (c["k"] // g) * entries_per_table(c["sym"])
+        block = ((entries * _DTYPE_SIZE[c["dst.dtype"]] + 3) & ~3) + (c["k"] // c["qgroup"]) * 2 * c["rows"] * 4
+        out[idx, SP] = c["rows"] * c["k"] * _DTYPE_SIZE[c["src.dtype"]] + block
+        out[idx, col["adds"]] = entries
+    if LutMma in groups:
+        c, idx = cols[LutMma], groups[LutMma]
+        lookups = c["bits"] * c["m"] * c["n"] * (c["k"] // g)
+        out[idx, col["lookups"]] = lookups
+        out[idx, col["adds"]] = lookups
+        out[idx, SP] = ((c["k"] // g) * c["m"] * entries_per_table(c["sym"]) * _DTYPE_SIZE[c["tables.dtype"]]
+                        + c["bits"] * c["n"] * c["k"] // 8)
+        out[idx, ACC] = c["m"] * c["n"] * _DTYPE_SIZE[c["dst.dtype"]] * np.where(c["accum"] != 0, 2, 1)
+    if Mma in groups:
+        c, idx = cols[Mma], groups[Mma]
+        out[idx, col["macs"]] = c["m"] * c["n"] * c["k"]
+        out[idx, SP] = c["m"] * c["k"] * _DTYPE_SIZE[c["a.dtype"]] + c["k"] * c["n"] * _DTYPE_SIZE[c["b.dtype"]]
+        out[idx, ACC] = c["m"] * c["n"] * _DTYPE_SIZE[c["dst.dtype"]] * np.where(c["accum"] != 0, 2, 1)
+    if Vec in groups:
+        from lutc.backends.accel.analysis import vec_operand_counts
+
+        c, idx = cols[Vec], groups[Vec]
+        rows, ncols = c["rows"], c["cols"]
+        deq = c["func"] == int(VecFunc.DEQ)
+        out[idx, col["vector_ops"]] = rows * ncols * (_VEC_BASIC[c["func"]] + _VEC_SPECIAL[c["func"]] * config.vector.special_cycles)
+        for op in ("a", "b", "c"):
+            count = vec_operand_counts(c[op + ".bcast"], rows, ncols)
+            nbytes = count * _DTYPE_SIZE[c[op + ".dtype"]]
+            if op != "a":
+                nbytes = np.where(deq, 2 * (ncols if op == "b" else rows) * 4, nbytes)
+            nbytes = np.where(c[op + ".space"] != 0, nbytes, 0)
+            mem_bytes(idx, c[op + ".space"], nbytes)
+        mem_bytes(idx, c["dst.space"], rows * ncols * _DTYPE_SIZE[c["dst.dtype"]] * np.where(c["accum"] != 0, 2, 1))
+    if Red in groups:
+        c, idx = cols[Red], groups[Red]
+        out[idx, col["vector_ops"]] = c["rows"] * c["cols"]
+        mem_bytes(idx, c["src.space"], c["rows"] * c["cols"] * _DTYPE_SIZE[c["src.dtype"]])
+        mem_bytes(idx, c["dst.space"], c["rows"] * _DTYPE_SIZE[c["dst.dtype"]] * np.where(c["accum"] != 0, 2, 1))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The scheduler
+# ---------------------------------------------------------------------------------------
+
+class Hazard(Exception):
+    """Something a correct program never does; the simulator turns it into a LutcError."""
+
+    def __init__(self, message: str, index: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.index = index
+
+
+@dataclass
+class Schedule:
+    start: np.ndarray  # cycle each instruction starts (program order)
+    end: np.ndarray  # cycle it completes
+    ready: np.ndarray  # cycle its unit was free; start - ready cycles were spent waiting for tokens
+    waited_for: np.ndarray  # the queue whose token it waited for last (-1: no stall)
+    total_cycles: int
+    stalls: dict[tuple[Queue, Queue], int]  # (waiting queue, queue whose token it waited for) -> cycles
+    leftover_tokens: dict[tuple[Queue, Queue], int]  # tokens pushed but never popped, per channel
+
+
+_CHANNEL_TABLES = (  # (pop_prev, pop_next, push_prev, push_next) channel per queue; -1: none
+    np.array([-1, 0, 2]), np.array([1, 3, -1]), np.array([-1, 1, 3]), np.array([0, 2, -1]),
+)
+
+
+def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray) -> Schedule:
+    """Start and end cycle of every instruction.
+
+    Each queue runs its instructions in order, one at a time; an instruction starts when its
+    queue's previous one has finished and the tokens it pops have been pushed. Tokens on a
+    channel are first-in first-out and each channel has one pushing and one popping queue,
+    so the k-th pop on a channel always consumes the k-th push: the dependencies are known
+    before running, and the schedule is a longest path through them. A pop without a
+    matching push, or a cycle of waits, is a deadlock (Hazard). The last instruction
+    (FINISH) completes when all queues have drained.
+    """
+    n = len(cycles)
+    body = n - 1  # FINISH is not queued
+    q_arr = queue[:body]
+    chan = [np.where(deps[:body, k], _CHANNEL_TABLES[k][q_arr], -1) for k in range(4)]
+    src = [np.full(body, -1, dtype=np.int64), np.full(body, -1, dtype=np.int64)]
+    leftover = {}
+    for c, (from_q, to_q) in enumerate(CHANNELS):
+        pushers = np.flatnonzero((chan[2] == c) | (chan[3] == c))
+        for slot in (0, 1):
+            poppers = np.flatnonzero(chan[slot] == c)
+            if not len(poppers):
+                continue
+            if len(poppers) > len(pushers):
+                i = int(poppers[len(pushers)])
+                raise Hazard(f"deadlock (token underflow): waits for token #{len(pushers) + 1} from the {from_q.text} queue, "
+                             f"which pushes only {len(pushers)} to the {to_q.text} queue", i)
+            src[slot][poppers] = pushers[: len(poppers)]
+        popped = int(((chan[0] == c) | (chan[1] == c)).sum())
+        if len(pushers) > popped:
+            leftover[(from_q, to_q)] = len(pushers) - popped
+    src_a, src_b = src[0].tolist(), src[1].tolist()
+    cyc = cycles.tolist()
+    order = [np.flatnonzero(q_arr == q).tolist() for q in range(3)]
+    lens = [len(o) for o in order]
+    ptr = [0, 0, 0]
+    free = [0, 0, 0]
+    start = [0] * n
+    end = [-1] * n
+    ready = [0] * n
+    waited = [-1] * n
+    stalls = {}
+    queue_of = q_arr.tolist()
+    remaining = body
+    while remaining:
+        progress = False
+        for q in (0, 1, 2):
+            o, p, t_free = order[q], ptr[q], free[q]
+            while p < lens[q]:
+                i = o[p]
+                t, why = t_free, -1
+                a = src_a[i]
+                if a >= 0:
+                    e = end[a]
+                    if e < 0:
+                        break
+                    if e > t:
+                        t, why = e, a
+                b = src_b[i]
+                if b >= 0:
+                    e = end[b]
+                    if e < 0:
+                        break
+                    if e > t:
+                        t, why = e, b
+                start[i] = t
+                ready[i] = t_free
+                if why >= 0:
+                    waited[i] = queue_of[why]
+                    key = (q, queue_of[why])
+                    stalls[key] = stalls.get(key, 0) + t - t_free
+                t_free = end[i] = t + cyc[i]
+                p += 1
+            if p != ptr[q]:
+                remaining -= p - ptr[q]
+                ptr[q], free[q] = p, t_free
+                progress = True
+        if not progress:
+            raise _cycle(order, ptr, lens, src_a, src_b, end, queue_of)
+    total = max(free)
+    if n:
+        start[n - 1] = end[n - 1] = ready[n - 1] = total
+    stall_map = {(Queue(q), Queue(w)): c for (q, w), c in sorted(stalls.items())}
+    as_array = lambda xs: np.asarray(xs, dtype=np.int64)  # noqa: E731
+    return Schedule(as_array(start), as_array(end), as_array(ready), as_array(waited), total, stall_map, leftover)
+
+
+def _cycle(order, ptr, lens, src_a, src_b, end, queue_of) -> Hazard:
+    """Every unfinished queue waits for a token that a blocked instruction would push."""
+    waits, first = [], None
+    for q in (0, 1, 2):
+        if ptr[q] == lens[q]:
+            continue
+        i = order[q][ptr[q]]
+        first = i if first is None else min(first, i)
+        for s in (src_a[i], src_b[i]):
+            if s >= 0 and end[s] < 0:
+                waits.append(f"#{i} ({Queue(q).text} queue) waits for a token from #{s} ({Queue(queue_of[s]).text} queue)")
+                break
+    return Hazard("deadlock (circular wait): " + ", ".join(waits) + "; each of them waits for another", first)
+
+
+# ---------------------------------------------------------------------------------------
+# Data races, found after the run from the timeline
+# ---------------------------------------------------------------------------------------
+
+def find_race(an: Analysis, start: np.ndarray, end: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The earliest pair of instructions of different queues that overlap in time and touch the
+    same bytes, one of them writing: (later, earlier, its range slot, the other's range slot)."""
+    best = None
+    busy = end > start
+    for qa in range(3):
+        a_idx = np.flatnonzero((an.queue == qa) & busy)
+        if not len(a_idx):
+            continue
+        a_start, a_end = start[a_idx], end[a_idx]  # increasing, disjoint: one unit per queue
+        for qb in range(3):
+            if qb == qa:
+                continue
+            b_idx = np.flatnonzero((an.queue == qb) & busy)
+            if not len(b_idx):
+                continue
+            # b started while a was running: a_start <= b_start < a_end. (The other order is qa<->qb.)
+            k = np.searchsorted(a_start, start[b_idx], side="right") - 1
+            ok = k >= 0
+            k = np.maximum(k, 0)
+            cand = ok & (a_end[k] > start[b_idx])
+            if not cand.any():
+                continue
+            bi, ai = b_idx[cand], a_idx[k[cand]]
+            hit = _conflicts(an, bi, ai)
+            if hit is None:
+                continue
+            row, sb, sa = hit
+            pair = (int(bi[row]), int(ai[row]), sb, sa)
+            if best is None or (start[pair[0]], pair[0]) < (start[best[0]], best[0]):
+                best = pair
+    return best
+
+
+def _conflicts(an: Analysis, bi: np.ndarray, ai: np.ndarray) -> tuple[int, int, int] | None:
+    """First candidate pair whose ranges conflict: (row, slot in b, slot in a)."""
+    mb, lb, hb, wb, ub = an.mem[bi], an.lo[bi], an.hi[bi], an.write[bi], an.used[bi]
+    ma, la, ha, wa, ua = an.mem[ai], an.lo[ai], an.hi[ai], an.write[ai], an.used[ai]
+    hit = (ub[:, :, None] & ua[:, None, :] & (mb[:, :, None] == ma[:, None, :]) & (wb[:, :, None] | wa[:, None, :])
+           & (lb[:, :, None] < ha[:, None, :]) & (la[:, None, :] < hb[:, :, None]))
+    for row, sb, sa in zip(*np.nonzero(hit)):
+        pb, pa = an.pattern[bi[row], sb], an.pattern[ai[row], sa]
+        if _exact_overlap(int(lb[row, sb]), pb, int(la[row, sa]), pa):
+            return int(row), int(sb), int(sa)
+    return None
+
+
+def _exact_overlap(lo_x: int, px, lo_y: int, py) -> bool:
+    """Do two 2-D byte patterns (rows, row_bytes, stride) starting at lo_x / lo_y share a byte?"""
+    rows_x, bytes_x, stride_x = (int(v) for v in px)
+    rows_y, bytes_y, stride_y = (int(v) for v in py)
+    if (rows_x == 1 or stride_x == bytes_x) and (rows_y == 1 or stride_y == bytes_y):
+        return True  # both contiguous and their bounding ranges overlap
+    xs = lo_x + np.arange(rows_x, dtype=np.int64) * stride_x
+    ys = lo_y + np.arange(rows_y, dtype=np.int64) * stride_y
+    j = np.minimum(np.searchsorted(ys + bytes_y, xs, side="right"), rows_y - 1)
+    return bool(np.any((ys[j] < xs + bytes_x) & (xs < ys[j] + bytes_y)))

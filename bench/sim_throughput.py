@@ -1,0 +1,344 @@
+"""Simulated instructions per second of the accelerator simulator (`lutc.backends.accel`).
+
+    .venv/bin/python bench/sim_throughput.py [--runs 7] [--quick]
+
+Three programs, built with the ProgramBuilder API the compiler's codegen uses:
+
+* mlp-decode: an 8-layer 2-bit MLP at decode (1 x 1024 by 1024 x 1024 per layer) on the
+  edge design, tiled to its LUT array (32 columns, k-tiles of 128), double-buffered weight
+  and scale tiles, a VEC.DEQ epilogue per tile, SiLU between layers;
+* requant-stream: f32 tiles streamed through the vector unit to int8 (LOAD, VEC.MULI,
+  STORE), double-buffered;
+* gemm-int8: a 256 x 256 by 256 x 512 int8 GEMM on the dense MMA array, 16 x 32 output
+  tiles (one MMA and one 2-D STORE each), double-buffered.
+
+For each, the median of `--runs` full simulations (validation, timing, functional
+execution, race check, report) gives instructions per second, wall clock and process CPU
+time; then the same in timing-only mode (`Simulator(functional=False)`). The baseline is a plain Python interpreter of the same instruction stream (one
+instruction at a time, element loops, no NumPy in the inner loops), run on a smaller
+mlp-decode; it also checks that both compute the same outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lutc.backends.accel.config import AccelConfig, load_config
+from lutc.backends.accel.isa import (
+    DType, Load, LutBuild, LutMma, Mma, Queue, Store, Sync, Vec, VecFunc, acc, sp,
+)
+from lutc.backends.accel.lut import pack_weight_planes, table_block_layout
+from lutc.backends.accel.program import Program, ProgramBuilder
+from lutc.backends.accel.simulator import Simulator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------------
+# Programs
+# ---------------------------------------------------------------------------------------
+
+def mlp_decode(config: AccelConfig, layers: int = 8, dim: int = 1024, bits: int = 2, seed: int = 0) -> Program:
+    """An MLP at decode time: per layer, y = silu(W x) with LUT GEMV tiles sized to the LUT array."""
+    g, sym = config.lut.group, config.lut.symmetric
+    tdt, adt = DType.parse(config.lut.table_dtype), DType.parse(config.lut.accum_dtype)
+    nt, kt = config.lut.cols, 128  # output columns per tile, k per tile (= one scale group)
+    nn, nk = dim // nt, dim // kt
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 1 << bits, size=(layers, dim, dim))
+    tiles = np.stack([
+        np.stack([np.stack([pack_weight_planes(codes[l, i * nt:(i + 1) * nt, j * kt:(j + 1) * kt], bits, g) for j in range(nk)])
+                  for i in range(nn)]) for l in range(layers)])
+    colp = np.stack([np.full((layers, nn, nk, nt), 1.0 / math.sqrt(dim)), np.zeros((layers, nn, nk, nt))], axis=3)
+    b = ProgramBuilder("mlp_decode", config=config)
+    x = b.tensor("x", "input", "f32", (1, dim))
+    w = b.tensor("w", "weight", "u8", tiles.shape, data=tiles)
+    cp = b.tensor("colp", "weight", "f32", colp.shape, data=colp.astype(np.float32))
+    y = b.tensor("y", "output", "f32", (1, dim))
+    w_tile, c_tile = bits * nt * kt // 8, 2 * nt * 4
+    act = [0, dim * 4]  # ping-pong activation buffers
+    tb = 2 * dim * 4
+    _, params_at, block = table_block_layout(1, dim, g, sym, tdt.size, kt)
+    w_buf = tb + (block + 255) // 256 * 256
+    c_buf = w_buf + 2 * w_tile
+    entry_stride = (kt // g) * config.lut.table_entries * tdt.size
+    b.emit(Load(sp=sp(act[0]), dram=x.addr, rows=1, row_bytes=dim * 4, push_next=True))
+    total, t = layers * nn * nk, 0
+    for layer in range(layers):
+        b.set_layer(f"layer{layer}")
+        src, dst = act[layer % 2], act[(layer + 1) % 2]
+        b.emit(LutBuild(dst=sp(tb, tdt), src=sp(src, "f32"), rows=1, k=dim, qgroup=kt, sym=sym, pop_prev=layer == 0))
+        for i in range(nn):
+            for j in range(nk):
+                buf = t % 2
+                tile = (layer * nn + i) * nk + j
+                b.emit(Load(sp=sp(w_buf + buf * w_tile), dram=w.addr + tile * w_tile, rows=1, row_bytes=w_tile, pop_next=t >= 2))
+                b.emit(Load(sp=sp(c_buf + buf * c_tile), dram=cp.addr + tile * c_tile, rows=1, row_bytes=c_tile, push_next=True))
+                b.emit(LutMma(dst=acc(0, adt), tables=sp(tb + j * entry_stride, tdt), weights=sp(w_buf + buf * w_tile),
+                              m=1, n=nt, k=kt, bits=bits, sym=sym, pop_prev=True))
+                b.emit(Vec(func=VecFunc.DEQ, dst=sp(dst + i * nt * 4, "f32"), a=acc(0, adt), b=sp(c_buf + buf * c_tile, "f32"),
+                           c=sp(tb + params_at + j * 8, "f32"), rows=1, cols=nt, imm=0.5, accum=j > 0, push_prev=t + 2 < total))
+                t += 1
+        if layer < layers - 1:
+            b.emit(Vec(func=VecFunc.SILU, dst=sp(dst, "f32"), a=sp(dst, "f32"), rows=1, cols=dim))
+    b.emit(Sync(sync_queue=Queue.COMPUTE, push_next=True))
+    b.emit(Store(dram=y.addr, sp=sp(act[layers % 2]), rows=1, row_bytes=dim * 4, pop_prev=True))
+    b.finish()
+    return b.build()
+
+
+def requant_stream(config: AccelConfig, tiles: int = 2048, cols: int = 256) -> Program:
+    """f32 tiles -> int8, streamed: LOAD (double-buffered), VEC.MULI, STORE (double-buffered)."""
+    b = ProgramBuilder("requant_stream", config=config)
+    x = b.tensor("x", "input", "f32", (tiles, cols))
+    y = b.tensor("y", "output", "i8", (tiles, cols))
+    in_buf, out_buf = [0, cols * 4], [2 * cols * 4, 2 * cols * 4 + cols]
+    for t in range(tiles):
+        k = t % 2
+        b.emit(Load(sp=sp(in_buf[k]), dram=x.addr + t * cols * 4, rows=1, row_bytes=cols * 4, pop_next=t >= 2, push_next=True))
+        b.emit(Vec(func=VecFunc.MULI, dst=sp(out_buf[k], "i8"), a=sp(in_buf[k], "f32"), rows=1, cols=cols, imm=64.0,
+                   pop_prev=True, pop_next=t >= 2, push_prev=t + 2 < tiles, push_next=True))
+        b.emit(Store(dram=y.addr + t * cols, sp=sp(out_buf[k]), rows=1, row_bytes=cols, pop_prev=True, push_prev=t + 2 < tiles))
+    b.finish()
+    return b.build()
+
+
+def gemm_int8(config: AccelConfig, m: int = 256, k: int = 256, n: int = 512, mt: int = 16, nt: int = 32, seed: int = 0) -> Program:
+    """C = A . B, int8 x int8 -> int32, one MMA per 16 x 32 output tile; B tiles double-buffered."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-128, 128, size=(m, k), dtype=np.int8)
+    bt = rng.integers(-128, 128, size=(n, k), dtype=np.int8)  # B^T: an n-tile is contiguous rows
+    b = ProgramBuilder("gemm_int8", config=config)
+    at = b.tensor("a", "input", "i8", a.shape)
+    btt = b.tensor("bt", "weight", "i8", bt.shape, data=bt)
+    c = b.tensor("c", "output", "i32", (m, n))
+    a_sp, b_sp = 0, m * k
+    b_tile, c_tile = nt * k, mt * nt * 4
+    b.emit(Load(sp=sp(a_sp), dram=at.addr, rows=1, row_bytes=m * k))
+    t, total = 0, (n // nt) * (m // mt)
+    for j in range(n // nt):
+        buf = j % 2
+        b.emit(Load(sp=sp(b_sp + buf * b_tile), dram=btt.addr + j * b_tile, rows=1, row_bytes=b_tile, pop_next=j >= 2, push_next=True))
+        for i in range(m // mt):
+            last = i == m // mt - 1
+            slot = t % 2
+            b.emit(Mma(dst=acc(slot * c_tile, "i32"), a=sp(a_sp + i * mt * k, "i8"), b=sp(b_sp + buf * b_tile, "i8"),
+                       m=mt, n=nt, k=k, transpose_b=True, pop_prev=i == 0, pop_next=t >= 2, push_next=True,
+                       push_prev=last and j + 2 < n // nt))
+            b.emit(Store(dram=c.addr + (i * mt * n + j * nt) * 4, sp=acc(slot * c_tile), rows=mt, row_bytes=nt * 4,
+                         dram_stride=n * 4, pop_prev=True, push_prev=t + 2 < total))
+            t += 1
+    b.finish()
+    return b.build()
+
+
+def program_inputs(program: Program, seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for t in program.inputs:
+        if t.dtype.is_float:
+            out[t.name] = rng.standard_normal(t.shape).astype(t.dtype.np)
+        else:
+            out[t.name] = rng.integers(-128, 128, size=t.shape).astype(t.dtype.np)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The baseline: a plain Python interpreter (functional only, one element at a time)
+# ---------------------------------------------------------------------------------------
+
+class PlainInterpreter:
+    """Interprets LOAD, STORE, LUT.BUILD, LUT.MMA, VEC.DEQ / SILU and SYNC in program order with
+    Python loops over elements and bytearrays for memory: what a simulator costs without vectorization."""
+
+    def __init__(self, config: AccelConfig):
+        self.config = config
+
+    def run(self, program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import struct
+
+        cfg = self.config
+        dram = bytearray(program.dram_size)
+        for t in program.tensors:
+            raw = inputs[t.name] if t.name in inputs else program.tensor_array(t.name)
+            if raw is not None:
+                dram[t.addr:t.end] = np.ascontiguousarray(raw, dtype=t.dtype.np).tobytes()
+        mem = {1: bytearray(cfg.scratchpad.size_bytes), 2: bytearray(cfg.accumulator.size_bytes)}
+        g = cfg.lut.group
+
+        def f32s(buf, addr, count):
+            return list(struct.unpack_from(f"<{count}f", buf, addr))
+
+        def put_f32s(buf, addr, values):
+            struct.pack_into(f"<{len(values)}f", buf, addr, *values)
+
+        for ins in program.instructions:
+            if isinstance(ins, Load):
+                for r in range(ins.rows):
+                    s = ins.dram + r * (ins.dram_stride or ins.row_bytes)
+                    d = ins.sp.addr + r * (ins.sp_stride or ins.row_bytes)
+                    mem[ins.sp.space][d:d + ins.row_bytes] = dram[s:s + ins.row_bytes]
+            elif isinstance(ins, Store):
+                for r in range(ins.rows):
+                    s = ins.sp.addr + r * (ins.sp_stride or ins.row_bytes)
+                    d = ins.dram + r * (ins.dram_stride or ins.row_bytes)
+                    dram[d:d + ins.row_bytes] = mem[ins.sp.space][s:s + ins.row_bytes]
+            elif isinstance(ins, LutBuild):
+                self._build(mem[1], ins, g, f32s)
+            elif isinstance(ins, LutMma):
+                self._lut_mma(mem, ins, g)
+            elif isinstance(ins, Vec) and ins.func is VecFunc.DEQ:
+                rows, cols = ins.rows, ins.cols
+                a = list(struct.unpack_from(f"<{rows * cols}h", mem[ins.a.space], ins.a.addr))
+                scale, zero = f32s(mem[1], ins.b.addr, cols), f32s(mem[1], ins.b.addr + 4 * cols, cols)
+                rs, rsum = f32s(mem[1], ins.c.addr, rows), f32s(mem[1], ins.c.addr + 4 * rows, rows)
+                prev = f32s(mem[1], ins.dst.addr, rows * cols) if ins.accum else [0.0] * (rows * cols)
+                out = []
+                for r in range(rows):
+                    for c in range(cols):
+                        v = scale[c] * (ins.imm * rs[r] * a[r * cols + c] - zero[c] * rsum[r])
+                        out.append(prev[r * cols + c] + v)
+                put_f32s(mem[1], ins.dst.addr, out)
+            elif isinstance(ins, Vec) and ins.func is VecFunc.SILU:
+                vals = f32s(mem[1], ins.a.addr, ins.rows * ins.cols)
+                put_f32s(mem[1], ins.dst.addr, [v / (1.0 + math.exp(-v)) if v > -80 else 0.0 for v in vals])
+            elif isinstance(ins, Sync) or type(ins).__name__ == "Finish":
+                pass
+            else:
+                raise NotImplementedError(ins.mnemonic)
+        return {t.name: np.frombuffer(bytes(dram[t.addr:t.end]), dtype=t.dtype.np).reshape(t.shape) for t in program.outputs}
+
+    @staticmethod
+    def _build(sp_mem, ins, g, f32s):
+        import struct
+
+        rows, k, q = ins.rows, ins.k, ins.qgroup
+        entries = 1 << (g - 1) if ins.sym else 1 << g
+        x = f32s(sp_mem, ins.src.addr, rows * k)
+        table = [[[0.0] * entries for _ in range(rows)] for _ in range(k // g)]
+        params = []
+        for r in range(rows):
+            scales, sums = [], []
+            for grp in range(k // q):
+                xs = x[r * k + grp * q: r * k + (grp + 1) * q]
+                sums.append(sum(xs))
+                worst = max(sum(abs(v) for v in xs[j * g:(j + 1) * g]) for j in range(q // g))
+                scales.append(worst / 127 if worst > 0 else 1.0)
+            for j in range(k // g):
+                for c in range(entries):
+                    v = sum(((2 * ((c >> t) & 1) - 1) if ins.sym else ((c >> t) & 1)) * x[r * k + g * j + t] for t in range(g))
+                    table[j][r][c] = max(-127, min(127, round(v / scales[j * g // q])))
+            params.append((scales, sums))
+        flat = [table[j][r][c] for j in range(k // g) for r in range(rows) for c in range(entries)]
+        struct.pack_into(f"<{len(flat)}b", sp_mem, ins.dst.addr, *flat)
+        at = ins.dst.addr + (len(flat) + 3) // 4 * 4
+        for grp in range(k // q):
+            struct.pack_into(f"<{2 * rows}f", sp_mem, at + grp * 8 * rows,
+                             *[params[r][0][grp] for r in range(rows)], *[params[r][1][grp] for r in range(rows)])
+
+    @staticmethod
+    def _lut_mma(mem, ins, g):
+        import struct
+
+        m, n, k, bits = ins.m, ins.n, ins.k, ins.bits
+        entries = 1 << (g - 1) if ins.sym else 1 << g
+        tbl = struct.unpack_from(f"<{(k // g) * m * entries}b", mem[1], ins.tables.addr)
+        w = mem[1][ins.weights.addr: ins.weights.addr + bits * n * k // 8]
+        acc_vals = list(struct.unpack_from(f"<{m * n}h", mem[2], ins.dst.addr)) if ins.accum else [0] * (m * n)
+        half = entries
+        for r in range(m):
+            for col in range(n):
+                total = 0
+                for i in range(bits):
+                    row = w[(i * n + col) * (k // 8):(i * n + col + 1) * (k // 8)]
+                    for j in range(k // g):
+                        bit0 = g * j
+                        idx = (row[bit0 // 8] >> (bit0 % 8)) & ((1 << g) - 1)
+                        if ins.sym and idx >= half:
+                            v = -tbl[(j * m + r) * entries + (2 * half - 1 - idx)]
+                        else:
+                            v = tbl[(j * m + r) * entries + idx]
+                        total += v << i
+                acc_vals[r * n + col] += total
+        struct.pack_into(f"<{m * n}h", mem[2], ins.dst.addr, *acc_vals)
+
+
+# ---------------------------------------------------------------------------------------
+# Measuring
+# ---------------------------------------------------------------------------------------
+
+def median_time(fn, runs: int) -> tuple[float, float]:
+    """Median wall and process-CPU seconds of `runs` calls (after one warm-up call)."""
+    fn()
+    walls, cpus = [], []
+    for _ in range(runs):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
+    return (f"{cpu}, {os.cpu_count()} CPUs; Python {platform.python_version()}, NumPy {np.__version__}; "
+            f"simulator threads: 1 (pure Python + NumPy){'; ' + str(threads) if threads else ''}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="smaller programs, fewer runs (a smoke test)")
+    args = parser.parse_args(argv)
+    runs = 2 if args.quick else args.runs
+    edge = load_config(ROOT / "examples" / "accel" / "edge.toml")
+    print(f"machine: {machine()}")
+    print(f"config: {edge.name}; median of {runs} runs; instr/s = instructions / time of Simulator.run")
+    programs = [
+        ("mlp-decode", mlp_decode(edge, layers=2 if args.quick else 8)),
+        ("requant-stream", requant_stream(edge, tiles=256 if args.quick else 2048)),
+        ("gemm-int8", gemm_int8(edge, m=64 if args.quick else 256)),
+    ]
+    print(f"{'program':<16}{'mode':<13}{'instrs':>8}{'wall s':>10}{'instr/s':>12}{'cpu s':>10}{'instr/s (cpu)':>15}")
+    sim, timing = Simulator(edge), Simulator(edge, functional=False)
+    for name, program in programs:
+        inputs = program_inputs(program)
+        n = len(program.instructions)
+        for mode, simulator in (("full", sim), ("timing-only", timing)):
+            wall, cpu = median_time(lambda: simulator.run(program, inputs), runs)
+            print(f"{name:<16}{mode:<13}{n:>8}{wall:>10.3f}{n / wall:>12,.0f}{cpu:>10.3f}{n / cpu:>15,.0f}")
+
+    # Baseline: a plain Python interpreter on a one-layer mlp-decode (it is slow), same outputs.
+    small = mlp_decode(edge, layers=1, dim=256 if args.quick else 1024)
+    inputs = program_inputs(small)
+    plain = PlainInterpreter(edge)
+    fast_out = sim.run(small, inputs).outputs["y"]
+    slow_out = plain.run(small, inputs)["y"]
+    agree = np.allclose(fast_out, slow_out, rtol=1e-4, atol=1e-4 * float(np.abs(fast_out).max()))
+    base_wall, _ = median_time(lambda: plain.run(small, inputs), 1 if args.quick else 3)
+    sim_wall, _ = median_time(lambda: sim.run(small, inputs), runs)
+    n = len(small.instructions)
+    print(f"baseline (mlp-decode, 1 layer of {small.tensor('x').shape[1]}, {n} instrs): plain Python {n / base_wall:,.0f} instr/s, "
+          f"simulator {n / sim_wall:,.0f} instr/s: {base_wall / sim_wall:.1f}x; outputs agree: {agree}")
+    return 0 if agree else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+# RUN: not lutc sim %s --config %S/../../../examples/accel/edge.toml 2>&1 | filecheck %s
+#
+# The LOAD pushes no token, so the VEC.RELU that pops one can never start.
+# CHECK: deadlock.s:10: error: instruction #1 (compute queue, VEC.RELU): deadlock (token underflow): waits for token #1 from the load queue, which pushes only 0 to the compute queue
+# CHECK-NOT: Traceback
+.program deadlock
+.tensor x input f32 1x16 at=dram:0x0 init=zeros
+.tensor y output f32 1x16 at=dram:0x40
+LOAD dst=sp:0x0 src=dram:0x0 rows=1 bytes=64
+VEC.RELU dst=sp:0x40:f32 a=sp:0x0:f32 rows=1 cols=16 pop=prev push=next
+STORE dst=dram:0x40 src=sp:0x40 rows=1 bytes=64 pop=prev
+FINISH
