@@ -1,7 +1,7 @@
 """Static analysis of a program, column by column: validation and byte ranges.
 
-The simulator must handle hundreds of thousands of instructions per second, so the checks
-that depend on addresses (alignment, bounds, DRAM tensors) and the byte ranges every
+Programs have tens of thousands of instructions and validation must not dominate a
+simulation, so the checks that depend on addresses (alignment, bounds, DRAM tensors) and the byte ranges every
 instruction touches are computed with NumPy over all instructions of a class at once.
 Checks that do not depend on addresses run once per distinct *signature* (the instruction
 with its addresses left out). Whenever a vectorized check fails, the scalar checks of
@@ -20,7 +20,7 @@ from lutc.backends.accel.isa import (
     FORMATS, DType, Finish, Instruction, Kind, Load, LutBuild, LutMma, Mma, Red, Store, Sync, Vec, VecFunc,
 )
 from lutc.backends.accel.program import (
-    MEM_ACC, MEM_DRAM, MEM_SP, NO_HASH, Program, TensorIndex, _Context, _InstrError, check_instruction,
+    MEM_ACC, MEM_DRAM, MEM_SP, NO_HASH, Program, TensorIndex, CheckContext, InstructionError, check_instruction,
     check_structure, describe_instruction, instruction_accesses, instruction_location,
 )
 
@@ -118,7 +118,7 @@ def analyze(program: Program, config: AccelConfig) -> Analysis:
     pattern[:, :, 0] = 1
     groups, columns = {}, {}
     failures: list[int] = []  # instructions a vectorized check flagged
-    ctx = _Context(config, program)
+    ctx = CheckContext(config, program)
     for cls in CLASSES:
         idx = np.flatnonzero(kind == CLASS_CODE[cls])
         if not len(idx):
@@ -148,14 +148,14 @@ def analyze(program: Program, config: AccelConfig) -> Analysis:
     return Analysis(program, config, kind, queue, layer, deps, groups, columns, mem, lo, hi, write, used, pattern)
 
 
-def _explain(program: Program, i: int, config: AccelConfig, ctx: _Context) -> None:
+def _explain(program: Program, i: int, config: AccelConfig, ctx: CheckContext) -> None:
     """Raise the scalar checks' message for instruction i (flagged by a vectorized check)."""
     instr = program.instructions[i]
     try:
         check_instruction(instr, config, ctx)
         for access in instruction_accesses(instr, config):
             ctx.check_bounds(access)
-    except _InstrError as err:
+    except InstructionError as err:
         raise LutcError(f"{describe_instruction(program, i)}: {err}", instruction_location(program, i)) from None
     raise AssertionError(f"instruction #{i} failed a vectorized check that the scalar checks accept")  # pragma: no cover
 
@@ -182,7 +182,7 @@ def _check_signatures(group, idx, cols, deps, config, ctx) -> int | None:
     for k in _signature_representatives(table):
         try:
             check_instruction(group[k], config, ctx)
-        except _InstrError:
+        except InstructionError:
             return int(idx[k])
     return None
 

@@ -364,8 +364,8 @@ _NUMERIC = (DType.I8, DType.I16, DType.I32, DType.F16, DType.BF16, DType.F32)
 _ON_CHIP = (Space.SP, Space.ACC)
 
 
-class _InstrError(Exception):
-    pass
+class InstructionError(Exception):
+    """A check on one instruction failed; the caller adds which instruction it is."""
 
 
 def validate_program(program: Program, config: AccelConfig) -> None:
@@ -408,7 +408,7 @@ class TensorIndex:
         return None
 
 
-class _Context:
+class CheckContext:
     """Config-derived constants for the checks, computed once per validation."""
 
     def __init__(self, config: AccelConfig, program: Program | None = None):
@@ -423,9 +423,9 @@ class _Context:
         config = self.config
         if access.mem == MEM_DRAM:
             if access.hi > config.dram.size_bytes:
-                raise _InstrError(f"{access.role} {access.describe()}: address beyond DRAM ({config.dram.size_bytes} bytes)")
+                raise InstructionError(f"{access.role} {access.describe()}: address beyond DRAM ({config.dram.size_bytes} bytes)")
             if self.tensors.find(access.lo, access.hi) is None:
-                raise _InstrError(f"{access.role} {access.describe()} is outside every declared DRAM tensor")
+                raise InstructionError(f"{access.role} {access.describe()} is outside every declared DRAM tensor")
             return
         if access.mem == MEM_SP:
             cap, what = config.scratchpad.size_bytes, "scratchpad"
@@ -434,83 +434,83 @@ class _Context:
         if access.hi <= cap:
             return
         if access.lo >= cap:
-            raise _InstrError(f"{access.role} {access.describe()}: out-of-bounds address, the {what} has {cap} bytes")
-        raise _InstrError(f"{what} overflow: {access.role} {access.describe()} ends {access.hi - cap} bytes past the end of the {cap}-byte {what}")
+            raise InstructionError(f"{access.role} {access.describe()}: out-of-bounds address, the {what} has {cap} bytes")
+        raise InstructionError(f"{what} overflow: {access.role} {access.describe()} ends {access.hi - cap} bytes past the end of the {cap}-byte {what}")
 
 
 def _space(op: Operand, role: str, allowed: tuple[Space, ...]) -> None:
     if op.space not in allowed:
-        raise _InstrError(f"operand '{role}' must be in {' or '.join(s.text for s in allowed)}, got {op}")
+        raise InstructionError(f"operand '{role}' must be in {' or '.join(s.text for s in allowed)}, got {op}")
 
 
 def _typed(op: Operand, role: str, allowed: tuple[DType, ...] = _NUMERIC + (DType.U8,)) -> None:
     if op.dtype not in allowed:
-        raise _InstrError(f"operand '{role}' must have dtype {'/'.join(d.text for d in allowed)}, got {op}")
+        raise InstructionError(f"operand '{role}' must have dtype {'/'.join(d.text for d in allowed)}, got {op}")
     if op.addr % op.dtype.size:
-        raise _InstrError(f"operand '{role}' at {op.addr:#x} is not aligned to its {op.dtype.size}-byte {op.dtype.text} elements")
+        raise InstructionError(f"operand '{role}' at {op.addr:#x} is not aligned to its {op.dtype.size}-byte {op.dtype.text} elements")
 
 
 def _positive(*dims: tuple[str, int]) -> None:
     for name, v in dims:
         if v < 1:
-            raise _InstrError(f"{name} must be >= 1, got {v}")
+            raise InstructionError(f"{name} must be >= 1, got {v}")
 
 
 def _sym_matches(sym: bool, config: AccelConfig) -> None:
     if sym != config.lut.symmetric:
-        raise _InstrError(f"sym={int(sym)} but the config's tables are {'symmetric' if config.lut.symmetric else 'full'}")
+        raise InstructionError(f"sym={int(sym)} but the config's tables are {'symmetric' if config.lut.symmetric else 'full'}")
 
 
-def check_instruction(instr: Instruction, config: AccelConfig, ctx: _Context | None = None) -> None:
-    """Operand spaces, dtypes, shapes and dependency tokens, against the config (raises _InstrError)."""
-    ctx = ctx or _Context(config)
+def check_instruction(instr: Instruction, config: AccelConfig, ctx: CheckContext | None = None) -> None:
+    """Operand spaces, dtypes, shapes and dependency tokens, against the config (raises InstructionError)."""
+    ctx = ctx or CheckContext(config)
     if instr.pop_prev or instr.pop_next or instr.push_prev or instr.push_next:
         legal = _LEGAL_DEPS[instr.queue]
         for dep in ("pop_prev", "pop_next", "push_prev", "push_next"):
             if getattr(instr, dep) and dep not in legal:
                 side = "previous" if "prev" in dep else "next"
-                raise _InstrError(f"{dep} is not possible in the {instr.queue.text} queue (it has no {side} queue)")
+                raise InstructionError(f"{dep} is not possible in the {instr.queue.text} queue (it has no {side} queue)")
     g = config.lut.group
     cls = type(instr)
     if cls is Load or cls is Store:
         _space(instr.sp, "sp", _ON_CHIP)
         if instr.sp.dtype is not DType.NONE or instr.sp.bcast is not Bcast.TILE:
-            raise _InstrError("DMA operands are untyped")
+            raise InstructionError("DMA operands are untyped")
         _positive(("rows", instr.rows), ("bytes", instr.row_bytes))
         for name, stride in (("dram stride", instr.dram_stride), ("on-chip stride", instr.sp_stride)):
             if stride and stride < instr.row_bytes:
-                raise _InstrError(f"{name} {stride} is smaller than a row ({instr.row_bytes} bytes)")
+                raise InstructionError(f"{name} {stride} is smaller than a row ({instr.row_bytes} bytes)")
     elif cls is LutBuild:
         _space(instr.dst, "dst", (Space.SP,))
         _space(instr.src, "src", (Space.SP,))
         if instr.dst.dtype is not ctx.table:
-            raise _InstrError(f"table dtype must be the config's {ctx.table.text}, got {instr.dst.dtype.text}")
+            raise InstructionError(f"table dtype must be the config's {ctx.table.text}, got {instr.dst.dtype.text}")
         if instr.dst.addr % 4:
-            raise _InstrError(f"table block at {instr.dst.addr:#x} must be 4-byte aligned")
+            raise InstructionError(f"table block at {instr.dst.addr:#x} must be 4-byte aligned")
         _typed(instr.src, "src", (DType.F32, DType.F16, DType.BF16, DType.I8, DType.I16))
         _positive(("rows", instr.rows), ("k", instr.k), ("qgroup", instr.qgroup))
         if instr.k % g:
-            raise _InstrError(f"k = {instr.k} is not a multiple of g = {g}")
+            raise InstructionError(f"k = {instr.k} is not a multiple of g = {g}")
         if instr.qgroup % g or instr.k % instr.qgroup:
-            raise _InstrError(f"qgroup = {instr.qgroup} must be a multiple of g = {g} that divides k = {instr.k}")
+            raise InstructionError(f"qgroup = {instr.qgroup} must be a multiple of g = {g} that divides k = {instr.k}")
         _sym_matches(instr.sym, config)
     elif cls is LutMma:
         _space(instr.dst, "dst", (Space.ACC,))
         _space(instr.tables, "tbl", (Space.SP,))
         _space(instr.weights, "w", (Space.SP,))
         if instr.dst.dtype is not ctx.lut_acc:
-            raise _InstrError(f"accumulator dtype must be the config's {ctx.lut_acc.text}, got {instr.dst.dtype.text}")
+            raise InstructionError(f"accumulator dtype must be the config's {ctx.lut_acc.text}, got {instr.dst.dtype.text}")
         _typed(instr.dst, "dst", (ctx.lut_acc,))
         if instr.tables.dtype is not ctx.table:
-            raise _InstrError(f"table dtype must be the config's {ctx.table.text}, got {instr.tables.dtype.text}")
+            raise InstructionError(f"table dtype must be the config's {ctx.table.text}, got {instr.tables.dtype.text}")
         _typed(instr.tables, "tbl", (ctx.table,))
         if instr.weights.dtype is not DType.NONE:
-            raise _InstrError("weights are untyped packed bytes")
+            raise InstructionError("weights are untyped packed bytes")
         _positive(("m", instr.m), ("n", instr.n), ("k", instr.k))
         if instr.bits not in config.lut.weight_bits:
-            raise _InstrError(f"{instr.bits}-bit weights are not supported (config: {', '.join(map(str, config.lut.weight_bits))})")
+            raise InstructionError(f"{instr.bits}-bit weights are not supported (config: {', '.join(map(str, config.lut.weight_bits))})")
         if instr.k % g or instr.k % 8:
-            raise _InstrError(f"k = {instr.k} must be a multiple of g = {g} and of 8")
+            raise InstructionError(f"k = {instr.k} must be a multiple of g = {g} and of 8")
         _sym_matches(instr.sym, config)
     elif cls is Mma:
         _space(instr.dst, "dst", (Space.ACC,))
@@ -529,38 +529,38 @@ def check_instruction(instr: Instruction, config: AccelConfig, ctx: _Context | N
         _typed(instr.src, "src")
         _positive(("rows", instr.rows), ("cols", instr.cols))
     elif cls is not Sync and cls is not Finish:  # pragma: no cover - every class is listed
-        raise _InstrError(f"unknown instruction {instr!r}")
+        raise InstructionError(f"unknown instruction {instr!r}")
 
 
 def _check_vec(instr: Vec, config: AccelConfig) -> None:
     func = instr.func
     special = isa.VEC_SPECIAL.get(func)
     if special is not None and not config.supports_function(special):
-        raise _InstrError(f"the vector unit of '{config.name}' has no {special} "
+        raise InstructionError(f"the vector unit of '{config.name}' has no {special} "
                           f"(special_functions: {', '.join(config.vector.special_functions) or 'none'})")
     arity = isa.VEC_ARITY[func]
     _space(instr.dst, "dst", _ON_CHIP)
     _typed(instr.dst, "dst", _NUMERIC)
     if instr.dst.bcast is not Bcast.TILE:
-        raise _InstrError("dst cannot be broadcast")
+        raise InstructionError("dst cannot be broadcast")
     _positive(("rows", instr.rows), ("cols", instr.cols))
     for position, (role, op) in enumerate((("a", instr.a), ("b", instr.b), ("c", instr.c))):
         if position >= arity:
             if not op.is_none:
-                raise _InstrError(f"VEC.{func.name} takes no operand '{role}'")
+                raise InstructionError(f"VEC.{func.name} takes no operand '{role}'")
             continue
         _space(op, role, _ON_CHIP)
         _typed(op, role, _NUMERIC)
     if func is VecFunc.DEQ:
         if instr.a.bcast is not Bcast.TILE:
-            raise _InstrError("DEQ's accumulator operand 'a' must be a tile")
+            raise InstructionError("DEQ's accumulator operand 'a' must be a tile")
         for role, op in (("b", instr.b), ("c", instr.c)):
             if op.dtype is not DType.F32 or op.bcast is not Bcast.TILE:
-                raise _InstrError(f"DEQ's '{role}' is an f32 parameter record (no broadcast mode), got {op}")
+                raise InstructionError(f"DEQ's '{role}' is an f32 parameter record (no broadcast mode), got {op}")
         if not instr.dst.dtype.is_float:
-            raise _InstrError("DEQ writes a float tile")
+            raise InstructionError("DEQ writes a float tile")
     if func not in (VecFunc.MULI, VecFunc.ADDI, VecFunc.DEQ) and instr.imm != 0.0:
-        raise _InstrError(f"VEC.{func.name} takes no immediate (imm={instr.imm})")
+        raise InstructionError(f"VEC.{func.name} takes no immediate (imm={instr.imm})")
 
 
 # ---------------------------------------------------------------------------------------

@@ -3,15 +3,16 @@
     result = Simulator(config).run(program, {"x": x})
     result.outputs["y"], result.report.to_text()
 
-A run has three phases. (1) Static: `analysis.analyze` validates the program and computes
+A run has four phases. (1) Static: `analysis.analyze` validates the program and computes
 every instruction's byte ranges, and the timing model its cycles and actions, column by
-column with NumPy. (2) Dynamic: the scheduler starts instructions in time order and runs
-each one's function: DMAs through one generic handler with precomputed slices, compute
-instructions through closures over NumPy views, prepared once per distinct instruction.
-(3) Checks and report: data races are found from the timeline; the report is computed.
+column with NumPy. (2) Schedule: `timing.schedule` gives every instruction's start and end
+cycle. (3) Functional: each instruction's function runs, in start order: DMAs through one
+handler with precomputed slices, compute instructions through closures over NumPy views
+prepared once per distinct instruction. (4) Data races are found from the timeline; the
+report is computed. `Simulator(config, functional=False)` skips phase 3.
 
 Every byte of every memory has a "written" flag: reading a byte that was never written is
-a hazard, as are out-of-bounds addresses (validation), deadlocks (scheduler), data races
+a hazard, as are out-of-bounds addresses (validation), deadlocks (schedule), data races
 and integer accumulator overflow. Each is a LutcError naming the instruction and its queue.
 """
 
@@ -75,6 +76,7 @@ class _Memory:
         self.valid = np.zeros(size, dtype=np.bool_)
 
     def view(self, addr: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        """A typed view of the bytes at `addr` (it sees later writes)."""
         return np.ndarray(shape, dtype=dtype, buffer=self.data, offset=addr)
 
 
@@ -105,18 +107,7 @@ class Simulator:
     def _run(self, program: Program, inputs: Mapping[str, np.ndarray] | None) -> SimResult:
         config = self.config
         an = analyze(program, config)
-        if not self.functional:
-            return self._timing_only(an)
-        initial = load_inputs(program, inputs or {})
-        dram = _Memory("DRAM", MEM_DRAM, program.dram_size)
-        for name, raw in initial.items():
-            t = program.tensor(name)
-            dram.data[t.addr:t.end] = raw
-            dram.valid[t.addr:t.end] = True
-        memories = _Memories({MEM_DRAM: dram, MEM_SP: _Memory("scratchpad", MEM_SP, config.scratchpad.size_bytes),
-                              MEM_ACC: _Memory("accumulator buffer", MEM_ACC, config.accumulator.size_bytes)})
         cycles = cycles_for(an)
-        handlers, args = _prepare(an, memories, preloaded=set(initial))
 
         def describe(i: int) -> str:
             return describe_instruction(program, i)
@@ -128,41 +119,44 @@ class Simulator:
 
         try:
             sched = schedule(an.queue, an.deps, cycles)
-            # Functions run in time order (ties: program order), so memory is seen as the hardware would.
-            order = np.lexsort((np.arange(an.n), sched.start)).tolist()
-            with np.errstate(all="ignore"):
-                _execute(order, handlers, args)
         except Hazard as hz:
             raise fail(hz.index, hz.message) from None
+        outputs, unwritten = self._execute(an, sched, inputs or {}, fail) if self.functional else ({}, [])
         if self.check_races:
             race = find_race(an, sched.start, sched.end)
             if race is not None:
                 raise fail(race[0], _race_message(an, sched, *race, describe))
+        for name, first in unwritten:
+            raise LutcError(f"output '{name}' was not fully written by the program (DRAM byte {first:#x} never stored)",
+                            instruction_location(program, an.n - 1))
+        return SimResult(outputs, build_report(an, sched, cycles, actions_for(an)))
 
-        outputs = {}
+    def _execute(self, an: Analysis, sched, inputs: Mapping[str, np.ndarray], fail) -> tuple[dict, list]:
+        """Run every instruction's function in start order: (outputs, [(output not fully written, first byte)])."""
+        program, config = an.program, self.config
+        initial = load_inputs(program, inputs)
+        dram = _Memory("DRAM", MEM_DRAM, program.dram_size)
+        for name, raw in initial.items():
+            t = program.tensor(name)
+            dram.data[t.addr:t.end] = raw
+            dram.valid[t.addr:t.end] = True
+        memories = _Memories({MEM_DRAM: dram, MEM_SP: _Memory("scratchpad", MEM_SP, config.scratchpad.size_bytes),
+                              MEM_ACC: _Memory("accumulator buffer", MEM_ACC, config.accumulator.size_bytes)})
+        handlers, args = _prepare(an, memories, preloaded=set(initial))
+        # Functions run in time order (ties: program order), so memory is seen as the hardware would.
+        order = np.lexsort((np.arange(an.n), sched.start)).tolist()
+        try:
+            with np.errstate(all="ignore"):
+                _execute(order, handlers, args)
+        except Hazard as hz:
+            raise fail(hz.index, hz.message) from None
+        outputs, unwritten = {}, []
         for t in program.outputs:
             written = dram.valid[t.addr:t.end]
             if not written.all():
-                first = t.addr + int(np.argmin(written))
-                raise LutcError(f"output '{t.name}' was not fully written by the program (DRAM byte {first:#x} never stored)",
-                                instruction_location(program, len(program.instructions) - 1))
+                unwritten.append((t.name, t.addr + int(np.argmin(written))))
             outputs[t.name] = dram.data[t.addr:t.end].view(t.dtype.np).reshape(t.shape).copy()
-        return SimResult(outputs, build_report(an, sched, cycles, actions_for(an)))
-
-    def _timing_only(self, an: Analysis) -> SimResult:
-        program = an.program
-        cycles = cycles_for(an)
-        try:
-            sched = schedule(an.queue, an.deps, cycles)
-        except Hazard as hz:
-            raise LutcError(f"{describe_instruction(program, hz.index)}: {hz.message}", instruction_location(program, hz.index)) from None
-        if self.check_races:
-            race = find_race(an, sched.start, sched.end)
-            if race is not None:
-                raise LutcError(f"{describe_instruction(program, race[0])}: "
-                                f"{_race_message(an, sched, *race, lambda i: describe_instruction(program, i))}",
-                                instruction_location(program, race[0]))
-        return SimResult({}, build_report(an, sched, cycles, actions_for(an)))
+        return outputs, unwritten
 
 
 def _execute(order: list[int], handlers: list, args: list) -> None:

@@ -1,4 +1,4 @@
-"""Timing model: cycles and actions per instruction, and the event-driven queue scheduler.
+"""Timing model: cycles and actions per instruction, the queue schedule, and race detection.
 
 Units: the load DMA engine, the compute units (LUT array, dense MMA array, vector unit) fed
 by the one in-order compute queue, and the store DMA engine. docs/simulator.md explains
@@ -12,11 +12,16 @@ the model; in short:
   primitives * special_cycles). RED: ceil(rows * cols / lanes).
 * SYNC and FINISH: 0 cycles.
 
-The scheduler starts each queue's next instruction as soon as its unit is free and the
-tokens it pops have been pushed (tokens are pushed when the pushing instruction completes).
-Instructions are processed in order of start time, so the functional model sees memory in
-the order the hardware would; two instructions of different queues that overlap in time
-and touch the same bytes (one of them writing) are a data race, reported as a hazard.
+Each queue starts its next instruction as soon as its unit is free and the tokens it pops
+have been pushed (tokens are pushed when the pushing instruction completes); `schedule`
+computes every start and end cycle before anything runs (see its docstring). The simulator
+then runs the instructions' functions in start order. Two instructions of different queues
+that overlap in time and touch the same bytes, one of them writing, are a data race
+(`find_race`).
+
+The scalar functions (`instruction_cycles`, `instruction_actions`) define the model; the
+vectorized ones (`cycles_for`, `actions_for`) compute the same for a whole program, and a
+test checks that they agree.
 """
 
 from __future__ import annotations

@@ -14,6 +14,12 @@ from lutc.backends.accel.program import (
 )
 from lutc.backends.accel.isa import DType
 from lutc.diagnostics import LutcError
+from lutc.backends.accel.program import CheckContext, InstructionError, check_instruction, instruction_accesses
+from lutc.backends.accel.isa import Opcode
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .test_isa import instructions
 
 
 def small_program(config=None) -> Program:
@@ -165,3 +171,99 @@ def test_inputs_are_checked(edge):
         load_inputs(p, {"x": np.zeros((4, 16)), "y": np.zeros((4, 16))})
     raw = load_inputs(p, {"x": np.ones((4, 16))})  # float64 -> f32 is allowed
     assert raw["x"].view(np.float32).tolist() == [1.0] * 64
+
+
+def _small_addresses(instr):
+    """Pull addresses and sizes into a range where bounds and alignment checks can go either way."""
+    from dataclasses import fields, replace
+
+    from lutc.backends.accel.isa import Operand
+
+    changes = {}
+    for f in fields(instr):
+        value = getattr(instr, f.name)
+        if isinstance(value, Operand) and not value.is_none:
+            changes[f.name] = replace(value, addr=value.addr % (300 * 1024))
+        elif f.name == "dram":
+            changes[f.name] = value % 8192
+        elif f.name in ("rows", "row_bytes", "m", "n", "k", "cols", "qgroup"):
+            changes[f.name] = value % 300
+        elif f.name in ("dram_stride", "sp_stride"):
+            changes[f.name] = value % 600
+    return replace(instr, **changes, layer=0)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(instructions())
+def test_vectorized_validation_agrees_with_the_scalar_checks(edge, instr):
+    instr = _small_addresses(instr)
+    if instr.OPCODE is Opcode.FINISH:
+        return
+    program = Program([instr, Finish()], [DramTensor("t", "input", DType.U8, (4096,), 0)])
+    ctx = CheckContext(edge, program)
+    try:
+        check_instruction(instr, edge, ctx)
+        for access in instruction_accesses(instr, edge):
+            ctx.check_bounds(access)
+        scalar = None
+    except InstructionError as err:
+        scalar = str(err)
+    try:
+        validate_program(program, edge)
+        vectorized = None
+    except LutcError as err:
+        vectorized = err.message
+    if scalar is None:
+        assert vectorized is None
+    else:
+        assert vectorized is not None and vectorized.endswith(scalar)
+
+
+def _valid_instructions():
+    from lutc.backends.accel.assembler import assemble_file
+
+    from .conftest import PROGRAMS
+
+    out = []
+    for name in ("gemv_lut2", "gemv_lut4", "gemm_double_buffer", "vec_epilogue"):
+        out += [i for i in assemble_file(PROGRAMS / f"{name}.s").instructions if i.OPCODE is not Opcode.FINISH]
+    return out
+
+
+_VALID = _valid_instructions()
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_VALID), st.data())
+def test_vectorized_bounds_and_alignment_agree_with_the_scalar_checks(edge, instr, data):
+    """Valid instructions with one address or size moved at random: valid or not, both checkers agree."""
+    from dataclasses import fields, replace
+
+    from lutc.backends.accel.isa import Operand
+
+    candidates = [f.name for f in fields(instr) if isinstance(getattr(instr, f.name), Operand) and not getattr(instr, f.name).is_none]
+    candidates += [f.name for f in fields(instr) if f.name in ("dram", "rows", "row_bytes", "dram_stride", "sp_stride", "m", "n", "cols")]
+    name = data.draw(st.sampled_from(candidates))
+    value = getattr(instr, name)
+    if isinstance(value, Operand):
+        top = edge.scratchpad.size_bytes if value.space.name == "SP" else edge.accumulator.size_bytes
+        instr = replace(instr, **{name: replace(value, addr=data.draw(st.integers(0, top + 64)))})
+    else:
+        instr = replace(instr, **{name: data.draw(st.integers(1, 4 * value + 64))})
+    program = Program([replace(instr, layer=0), Finish()], [DramTensor("t", "input", DType.U8, (8192,), 0)])
+    ctx = CheckContext(edge, program)
+    try:
+        check_instruction(program.instructions[0], edge, ctx)
+        for access in instruction_accesses(program.instructions[0], edge):
+            ctx.check_bounds(access)
+        scalar = None
+    except InstructionError as err:
+        scalar = str(err)
+    try:
+        validate_program(program, edge)
+        vectorized = None
+    except LutcError as err:
+        vectorized = err.message
+    assert (scalar is None) == (vectorized is None), (scalar, vectorized)
+    if scalar is not None:
+        assert vectorized.endswith(scalar)
