@@ -193,6 +193,21 @@ def load_inputs(module, npz: str | None, seed: int) -> dict:
     return inputs
 
 
+def onnxruntime_outputs(model: str, feeds: dict) -> list:
+    """The outputs onnxruntime computes for `model`, with graph optimizations off: its fusions
+    (DequantizeLinear+MatMul into int8-activation MatMulNBits) would change the model's math."""
+    if not model.endswith(".onnx"):
+        raise LutcError("--compare-onnxruntime needs an .onnx model")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise LutcError("--compare-onnxruntime needs the onnxruntime package") from None
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
 def print_timing(pm) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -247,7 +262,8 @@ def opt(file, pipeline, output, split_input_file, verify_diagnostics, print_ir_a
 @click.option("--seed", default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("-p", "--pipeline", default="", help="Passes to run before evaluating.")
 @click.option("-o", "--output", default=None, help="Save the outputs to this .npz file.")
-def run(model, inputs, seed, pipeline, output):
+@click.option("--compare-onnxruntime", is_flag=True, help="Also run an .onnx model in onnxruntime and report the difference.")
+def run(model, inputs, seed, pipeline, output, compare_onnxruntime):
     """Evaluate a model (.onnx or IR) in the reference interpreter and summarize its outputs."""
     import numpy as np
     from rich.console import Console
@@ -257,15 +273,24 @@ def run(model, inputs, seed, pipeline, output):
 
     module = load(model)
     compiled = compile_module(module, target="reference", pipeline=pipeline or None)
-    outputs = compiled.run(load_inputs(module, inputs, seed))
+    feeds = load_inputs(module, inputs, seed)
+    outputs = compiled.run(feeds)
+    peer = onnxruntime_outputs(model, feeds) if compare_onnxruntime else None
     table = Table(title=f"{model}: outputs (reference interpreter)")
-    for column in ("output", "shape", "dtype", "mean", "min", "max", "first values"):
+    columns = ["output", "shape", "dtype", "mean", "min", "max", "first values"]
+    columns += ["max |lutc - ort| / max |ort|"] if peer else []
+    for column in columns:
         table.add_column(column)
-    for name, value in zip(compiled.output_names, outputs):
+    for index, (name, value) in enumerate(zip(compiled.output_names, outputs)):
         flat = value.reshape(-1).astype(np.float64)
-        table.add_row(name, "x".join(map(str, value.shape)) or "scalar", str(value.dtype),
-                      *(f"{f(flat):.6g}" if flat.size else "-" for f in (np.mean, np.min, np.max)),
-                      " ".join(f"{v:.4g}" for v in flat[:4]))
+        row = [name, "x".join(map(str, value.shape)) or "scalar", str(value.dtype),
+               *(f"{f(flat):.6g}" if flat.size else "-" for f in (np.mean, np.min, np.max)),
+               " ".join(f"{v:.4g}" for v in flat[:4])]
+        if peer:
+            reference = peer[index].astype(np.float64)
+            scale = np.abs(reference).max() or 1.0
+            row.append(f"{np.abs(value.astype(np.float64) - reference).max() / scale:.3g}")
+        table.add_row(*row)
     Console(width=140).print(table)
     if output:
         np.savez(output, **dict(zip(compiled.output_names, outputs)))

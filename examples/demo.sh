@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# lutc's main job on the bundled example, as far as lutc goes today.
+# lutc's main job on the bundled examples, as far as lutc goes today.
 # Run through `make demo`, which puts the project's virtualenv on PATH.
 set -euo pipefail
 cd "$(dirname "$0")"
+MODEL=tiny_llama_q4.onnx   # a 2-layer LLaMA, 4-bit weights from onnxruntime's MatMulNBitsQuantizer
+LUT_PIPELINE='canonicalize,cse,lut-rewrite{policy=always},fuse-ops'
 
-echo "== 1. The example model: a two-layer MLP, in lutc's IR (large constants elided)"
-lutc opt mlp.mlir --elide-constants
-
-echo
-echo "== 2. Simplify it: canonicalize, cse, fold-constants, dce (timing on stderr)"
-lutc opt mlp.mlir -p canonicalize,cse,fold-constants,dce --elide-constants --timing
+echo "== 1. Import the ONNX model: MatMulNBits nodes become graph.mpgemm (the first lines)"
+lutc import "$MODEL" --elide-constants | grep -m 3 -B1 '"graph.mpgemm"'
 
 echo
-echo "== 3. Run it in the reference interpreter (seeded random input)"
-lutc run mlp.mlir -p canonicalize,cse,fold-constants,dce
+echo "== 2. Rewrite every mpGEMM into table lookups and fuse: $LUT_PIPELINE"
+lutc import "$MODEL" | lutc opt - -p "$LUT_PIPELINE" --elide-constants --timing -o lut_form.mlir
+echo "   op counts in the LUT form:"
+grep -oE '"(lut|graph)\.(table|gemm|mpgemm|fused|matmul)"' lut_form.mlir | sort | uniq -c | sed 's/^/   /'
+grep -m 1 -A4 '"lut.table"' lut_form.mlir
+
+echo
+echo "== 3. Run the LUT form in the reference interpreter and compare with onnxruntime"
+lutc run "$MODEL" -p "$LUT_PIPELINE" --compare-onnxruntime
+
+echo
+echo "== 4. Simulate a 2-bit LUT GEMV on the edge accelerator (hand-written program)"
+lutc sim ../tests/accel/programs/gemv_lut2.s --config accel/edge.toml
+rm -f lut_form.mlir
