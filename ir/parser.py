@@ -131,6 +131,17 @@ class Parser:
             self.pos = m.end()
         return m
 
+    def sequence(self, parse_item, close: str, what: str) -> list:
+        """Items separated by commas up to `close` (the opening token is already consumed)."""
+        items: list = []
+        if self.accept(close):
+            return items
+        while True:
+            items.append(parse_item())
+            if self.accept(close):
+                return items
+            self.expect(",", f"or '{close}' {what}")
+
     def string(self, what: str = "a string") -> str:
         m = self.match(_STRING)
         if not m:
@@ -192,13 +203,7 @@ class Parser:
 
     def type_list(self) -> list[Type]:
         self.expect("(")
-        types: list[Type] = []
-        if not self.accept(")"):
-            types.append(self.parse_type())
-            while self.accept(","):
-                types.append(self.parse_type())
-            self.expect(")", "to close the type list")
-        return types
+        return self.sequence(self.parse_type, ")", "in the type list")
 
     def function_type(self) -> FunctionType:
         inputs = self.type_list()
@@ -213,13 +218,7 @@ class Parser:
         if self.peek('"'):
             return StringAttr(self.string())
         if self.accept("["):
-            elements: list[Attribute] = []
-            if not self.accept("]"):
-                elements.append(self.attribute())
-                while self.accept(","):
-                    elements.append(self.attribute())
-                self.expect("]", "to close the array")
-            return ArrayAttr(tuple(elements))
+            return ArrayAttr(tuple(self.sequence(self.attribute, "]", "in the array")))
         if self.accept("dense_resource<"):
             return self.dense_resource_body(start)
         if self.accept("dense<"):
@@ -307,13 +306,7 @@ class Parser:
 
     def dense_literal(self, element: ElementType):
         if self.accept("["):
-            items = []
-            if not self.accept("]"):
-                items.append(self.dense_literal(element))
-                while self.accept(","):
-                    items.append(self.dense_literal(element))
-                self.expect("]", "to close the dense literal")
-            return items
+            return self.sequence(lambda: self.dense_literal(element), "]", "in the dense literal")
         return self.scalar(element)
 
     def dense_body(self, start: int) -> DenseAttr:
@@ -423,18 +416,7 @@ class Parser:
             raise self.error(f"expected an operation name in quotes (generic syntax), found {self.describe_next()}")
         name = self.string()
         self.expect("(", f"to start the operands of '{name}'")
-        operand_refs: list[tuple[str, int | None, int]] = []
-        if not self.accept(")"):
-            while True:
-                self.skip()
-                pos = self.pos
-                m = self.match(_VALUE_ID)
-                if not m:
-                    raise self.error(f"expected an operand (%name), found {self.describe_next()}")
-                operand_refs.append((m.group(1), int(m.group(2)) if m.group(2) else None, pos))
-                if self.accept(")"):
-                    break
-                self.expect(",", "between operands")
+        operand_refs = self.sequence(self.operand_ref, ")", "between operands")
         operands = [self.resolve(scope, *ref) for ref in operand_refs]
         attributes: dict[str, Attribute] = {}
         if self.accept("<{"):
@@ -479,6 +461,27 @@ class Parser:
             index += count
         return op
 
+    def operand_ref(self) -> tuple[str, int | None, int]:
+        """`%name` or `%name#index`, with its position."""
+        self.skip()
+        pos = self.pos
+        m = self.match(_VALUE_ID)
+        if not m:
+            raise self.error(f"expected an operand (%name), found {self.describe_next()}")
+        return m.group(1), int(m.group(2)) if m.group(2) else None, pos
+
+    def block_argument(self, block: Block, scope: dict[str, Value]) -> None:
+        self.skip()
+        pos = self.pos
+        m = self.match(_VALUE_ID)
+        if not m:
+            raise self.error(f"expected a block argument (%name), found {self.describe_next()}")
+        self.expect(":", "after the block argument name")
+        arg = block.add_arg(self.parse_type())
+        if m.group(1) in scope:
+            raise self.error(f"redefinition of SSA value '%{m.group(1)}'", pos)
+        scope[m.group(1)] = arg
+
     def _after_ws(self, pos: int) -> int:
         m = _WS.match(self.text, pos)
         return m.end() if m else pos
@@ -505,21 +508,7 @@ class Parser:
             if self.peek("^"):
                 self.match(_BLOCK_ID)
                 if self.accept("("):
-                    if not self.accept(")"):
-                        while True:
-                            self.skip()
-                            pos = self.pos
-                            m = self.match(_VALUE_ID)
-                            if not m:
-                                raise self.error(f"expected a block argument (%name), found {self.describe_next()}")
-                            self.expect(":", "after the block argument name")
-                            arg = block.add_arg(self.parse_type())
-                            if m.group(1) in inner:
-                                raise self.error(f"redefinition of SSA value '%{m.group(1)}'", pos)
-                            inner[m.group(1)] = arg
-                            if self.accept(")"):
-                                break
-                            self.expect(",", "between block arguments")
+                    self.sequence(lambda: self.block_argument(block, inner), ")", "between block arguments")
                 self.expect(":", "after the block label")
             elif not first:
                 raise self.error("expected a block label (^bbN)")
