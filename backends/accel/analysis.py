@@ -11,6 +11,7 @@ program.py explain the first failing instruction, so error messages have one sou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -73,19 +74,18 @@ def extract_columns(instrs: list[Instruction], cls: type) -> dict[str, np.ndarra
     def ints(values) -> np.ndarray:
         return np.fromiter(values, dtype=np.int64, count=count)
 
+    # map(attrgetter) keeps the per-instruction work in C: programs have many thousands.
     for f in FORMATS[cls.OPCODE]:
         if f.kind is Kind.OPERAND:
-            ops = [getattr(i, f.attr) for i in instrs]
-            cols[f.attr + ".space"] = ints(o.space for o in ops)
-            cols[f.attr + ".addr"] = ints(o.addr for o in ops)
-            cols[f.attr + ".dtype"] = ints(o.dtype for o in ops)
-            cols[f.attr + ".bcast"] = ints(o.bcast for o in ops)
+            ops = list(map(attrgetter(f.attr), instrs))
+            for part in ("space", "addr", "dtype", "bcast"):
+                cols[f"{f.attr}.{part}"] = ints(map(attrgetter(part), ops))
         elif f.kind is Kind.F32:
-            cols[f.attr] = np.fromiter((getattr(i, f.attr) for i in instrs), dtype=np.float64, count=count)
+            cols[f.attr] = np.fromiter(map(attrgetter(f.attr), instrs), dtype=np.float64, count=count)
         else:
-            cols[f.attr] = ints(getattr(i, f.attr) for i in instrs)
+            cols[f.attr] = ints(map(attrgetter(f.attr), instrs))
     if cls in (Vec, Red):
-        cols["func"] = ints(i.func for i in instrs)
+        cols["func"] = ints(map(attrgetter("func"), instrs))
     return cols
 
 
@@ -102,12 +102,12 @@ def analyze(program: Program, config: AccelConfig) -> Analysis:
                         f"({config.dram.size_bytes} bytes)", loc)
     instrs = program.instructions
     n = len(instrs)
-    kind = np.fromiter((CLASS_CODE[type(i)] for i in instrs), dtype=np.int64, count=n)
-    queue = np.fromiter((i.queue for i in instrs), dtype=np.int64, count=n)
-    layer = np.fromiter((i.layer for i in instrs), dtype=np.int64, count=n)
+    kind = np.fromiter(map(CLASS_CODE.__getitem__, map(type, instrs)), dtype=np.int64, count=n)
+    queue = np.fromiter(map(attrgetter("queue"), instrs), dtype=np.int64, count=n)
+    layer = np.fromiter(map(attrgetter("layer"), instrs), dtype=np.int64, count=n)
     deps = np.empty((n, 4), dtype=bool)
     for k, name in enumerate(("pop_prev", "pop_next", "push_prev", "push_next")):
-        deps[:, k] = np.fromiter((getattr(i, name) for i in instrs), dtype=bool, count=n)
+        deps[:, k] = np.fromiter(map(attrgetter(name), instrs), dtype=bool, count=n)
 
     mem = np.zeros((n, RANGES), dtype=np.int64)
     lo = np.zeros((n, RANGES), dtype=np.int64)

@@ -212,3 +212,50 @@ def lut_mma_bound(m_entries_max: int, k: int, bits: int, group: int) -> int:
     return ((1 << bits) - 1) * (k // group) * m_entries_max
 
 
+
+
+@lru_cache(maxsize=None)
+def _byte_digits(group: int) -> np.ndarray:
+    """D[s, v]: the s-th g-bit index packed in byte value v (LSB-first), for s < 8/g."""
+    return (np.arange(256)[None, :] >> (group * np.arange(8 // group))[:, None]) & ((1 << group) - 1)
+
+
+def make_lut_mma_bytewise(tables: np.ndarray, packed: np.ndarray, m: int, n: int, k: int, bits: int, group: int,
+                          sym: bool, cache: dict, idx: np.ndarray | None = None):
+    """make_lut_mma for integer tables, one lookup per weight *byte* instead of per index.
+
+    A weight byte at (plane i, byte b) holds the indices of 8/g consecutive groups, so the
+    sum of its 8/g lookups, times 2^i, is a function of the byte value alone: a table of 256
+    sums per (row, plane, byte position), built once per distinct table content (`cache`).
+    A call is then one index computation, one gather and one reduction. Integer sums are
+    exact in any order, so the result equals make_lut_mma's, bit for bit.
+
+    `idx`: an optional intp scratch array of shape (bits, k/8, n).
+    """
+    per_byte, k8 = 8 // group, k // 8
+    planes = packed.reshape(bits, n, k8).transpose(0, 2, 1)  # (bits, k8, n): the sum runs over the leading axes
+    base = ((np.arange(bits)[:, None, None] * k8 + np.arange(k8)[None, :, None]) * 256).astype(np.intp)
+    idx = np.empty((bits, k8, n), dtype=np.intp) if idx is None else idx
+    shape_key = ("bytewise", m, k, bits, group, sym, tables.dtype.str)
+    digits = _byte_digits(group)
+    add, take = np.add, np.take
+
+    def prepared() -> np.ndarray:
+        key = (shape_key, tables.tobytes())
+        pt = cache.get(key)
+        if pt is None:
+            full = (expand_symmetric(tables) if sym else tables).astype(np.int64)  # (k/g, m, 2^g)
+            full = full.reshape(k8, per_byte, m, 1 << group)
+            per_value = sum(full[:, s][:, :, digits[s]] for s in range(per_byte))  # (k8, m, 256)
+            scaled = (np.int64(1) << np.arange(bits, dtype=np.int64))[:, None, None, None] * per_value[None]
+            pt = cache[key] = np.ascontiguousarray(scaled.transpose(2, 0, 1, 3)).reshape(m, bits * k8 * 256)
+            if len(cache) > 4096:  # a run rarely has this many distinct tables; keep memory bounded
+                cache.pop(next(iter(cache)))
+        return pt
+
+    def run() -> np.ndarray:
+        add(planes, base, out=idx)
+        looked = take(prepared(), idx, axis=1)  # (m, bits, k8, n)
+        return looked.reshape(m, bits * k8, n).sum(axis=1)
+
+    return run

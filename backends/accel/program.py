@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import operator
 import struct
 import zlib
 from dataclasses import dataclass, field, replace
@@ -320,16 +321,18 @@ def check_structure(program: Program) -> None:
     instrs = program.instructions
     if not instrs or not isinstance(instrs[-1], Finish):
         raise LutcError("program does not end with FINISH", loc)
-    for i, instr in enumerate(instrs[:-1]):
-        if isinstance(instr, Finish):
-            raise LutcError(f"instruction #{i}: FINISH before the end of the program (only the last instruction may be FINISH)", loc)
+    kinds = list(map(type, instrs))  # the scans below run at C speed: programs are long
+    if Finish in kinds[:-1]:
+        i = kinds.index(Finish)
+        raise LutcError(f"instruction #{i}: FINISH before the end of the program (only the last instruction may be FINISH)", loc)
     if any(getattr(instrs[-1], d) for d in ("pop_prev", "pop_next", "push_prev", "push_next")):
         raise LutcError(f"instruction #{len(instrs) - 1}: FINISH takes no dependency tokens", loc)
     if not program.layers or program.layers[0] != "":
         raise LutcError("layer table must start with the untagged layer ''", loc)
-    for i, instr in enumerate(instrs):
-        if instr.layer >= len(program.layers):
-            raise LutcError(f"instruction #{i}: layer tag {instr.layer} is not in the layer table ({len(program.layers)} layers)", loc)
+    layers = list(map(operator.attrgetter("layer"), instrs))
+    if max(layers) >= len(program.layers):
+        i = next(i for i, layer in enumerate(layers) if layer >= len(program.layers))
+        raise LutcError(f"instruction #{i}: layer tag {layers[i]} is not in the layer table ({len(program.layers)} layers)", loc)
     if program.tokens < 1:
         raise LutcError(f"tokens must be >= 1, got {program.tokens}", loc)
     seen: set[str] = set()
