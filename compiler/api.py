@@ -11,7 +11,7 @@ from lutc.ir.parser import parse as parse_text
 from lutc.ir.verifier import verify
 from lutc.passes.pass_manager import PassManager
 
-TARGETS = ("reference",)
+TARGETS = ("reference", "cpu")
 
 
 def parse(text: str, filename: str = "<string>") -> Module:
@@ -49,6 +49,10 @@ def compile(module: Module, target: str = "reference", *, config: Any = None, pi
     module = module.clone()
     if pipeline:
         PassManager.parse(pipeline).run(module)
+    if target == "cpu":
+        from lutc.backends.cpu import compile_cpu
+
+        return compile_cpu(module, config)
     from lutc.backends.reference import ReferenceModel
 
     return ReferenceModel(module)
