@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from lutc.ir.core import Module
+from lutc.ir.core import Module, function_body
 from lutc.ir.interpreter import Interpreter, input_names, output_names
 
 
@@ -19,6 +19,10 @@ class ReferenceModel:
     @property
     def input_names(self) -> list[str]:
         return input_names(self.module.function(self.function))
+
+    @property
+    def input_types(self) -> list:
+        return [a.type for a in function_body(self.module.function(self.function)).args]
 
     @property
     def output_names(self) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import click
 
@@ -162,15 +163,10 @@ def with_source_line(err: LutcError, filename: str, text: str) -> LutcError:
     return err
 
 
-def load_inputs(module, npz: str | None, seed: int) -> dict:
+def load_inputs(compiled, npz: str | None, seed: int) -> dict:
     """Inputs from an .npz file (by input name), or seeded random values of the input types."""
     import numpy as np
 
-    from lutc.ir.core import function_body
-    from lutc.ir.interpreter import input_names
-
-    fn = module.function()
-    names = input_names(fn)
     if npz is not None:
         try:
             with np.load(npz) as data:
@@ -179,17 +175,17 @@ def load_inputs(module, npz: str | None, seed: int) -> dict:
             raise LutcError(f"cannot read inputs from '{npz}': {err}") from None
     rng = np.random.default_rng(seed)
     inputs = {}
-    for name, arg in zip(names, function_body(fn).args):
-        if not arg.type.is_static:
-            raise LutcError(f"input '{name}' has dynamic shape {arg.type}; pass --inputs with concrete arrays")
-        element = arg.type.element
+    for name, type in zip(compiled.input_names, compiled.input_types):
+        if not type.is_static:
+            raise LutcError(f"input '{name}' has dynamic shape {type}; pass --inputs with concrete arrays")
+        element = type.element
         if element.is_float:
-            inputs[name] = rng.standard_normal(arg.type.shape).astype(element.np_dtype)
+            inputs[name] = rng.standard_normal(type.shape).astype(element.np_dtype)
         elif element.is_bool:
-            inputs[name] = rng.random(arg.type.shape) < 0.5
+            inputs[name] = rng.random(type.shape) < 0.5
         else:
             lo, hi = element.int_range()
-            inputs[name] = rng.integers(max(lo, 0), min(hi, 16) + 1, arg.type.shape).astype(element.np_dtype)
+            inputs[name] = rng.integers(max(lo, 0), min(hi, 16) + 1, type.shape).astype(element.np_dtype)
     return inputs
 
 
@@ -258,25 +254,31 @@ def opt(file, pipeline, output, split_input_file, verify_diagnostics, print_ir_a
 
 @main.command()
 @click.argument("model")
+@click.option("--target", type=click.Choice(["reference", "cpu"]), default="reference", show_default=True)
 @click.option("--inputs", default=None, help="An .npz file with one array per input name (default: seeded random).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("-p", "--pipeline", default="", help="Passes to run before evaluating.")
 @click.option("-o", "--output", default=None, help="Save the outputs to this .npz file.")
-@click.option("--compare-onnxruntime", is_flag=True, help="Also run an .onnx model in onnxruntime and report the difference.")
-def run(model, inputs, seed, pipeline, output, compare_onnxruntime):
-    """Evaluate a model (.onnx or IR) in the reference interpreter and summarize its outputs."""
+@click.option("--compare-onnxruntime", "compare", is_flag=False, flag_value="", default=None, metavar="[ONNX]",
+              help="Also run the .onnx model (MODEL, or the file given) in onnxruntime and report the difference.")
+def run(model, target, inputs, seed, pipeline, output, compare):
+    """Run a model (.onnx, IR, or a directory written by `lutc compile`) and summarize its outputs."""
     import numpy as np
     from rich.console import Console
     from rich.table import Table
 
     from lutc.api import compile as compile_module, load
 
-    module = load(model)
-    compiled = compile_module(module, target="reference", pipeline=pipeline or None)
-    feeds = load_inputs(module, inputs, seed)
+    if Path(model, "manifest.json").is_file():  # a model compiled for the CPU, loaded as deployed
+        from lutc.backends.cpu import load_cpu_model
+
+        compiled, target = load_cpu_model(model), "cpu (deployed library)"
+    else:
+        compiled = compile_module(load(model), target=target, pipeline=pipeline or None)
+    feeds = load_inputs(compiled, inputs, seed)
     outputs = compiled.run(feeds)
-    peer = onnxruntime_outputs(model, feeds) if compare_onnxruntime else None
-    table = Table(title=f"{model}: outputs (reference interpreter)")
+    peer = onnxruntime_outputs(compare or model, feeds) if compare is not None else None
+    table = Table(title=f"{model}: outputs ({target})")
     columns = ["output", "shape", "dtype", "mean", "min", "max", "first values"]
     columns += ["max |lutc - ort| / max |ort|"] if peer else []
     for column in columns:
@@ -294,6 +296,24 @@ def run(model, inputs, seed, pipeline, output, compare_onnxruntime):
     Console(width=140).print(table)
     if output:
         np.savez(output, **dict(zip(compiled.output_names, outputs)))
+
+@main.command(name="compile")
+@click.argument("model")
+@click.option("--target", type=click.Choice(["cpu", "accel"]), default="cpu", show_default=True)
+@click.option("-p", "--pipeline", default="canonicalize,cse,lut-rewrite,fuse-ops", show_default=True,
+              help="Passes to run before code generation.")
+@click.option("--config", default=None, help="Target configuration (accel: a TOML file).")
+@click.option("-o", "--output", default="out", show_default=True, help="Directory for the compiled artifacts.")
+def compile_command(model, target, pipeline, config, output):
+    """Compile a model (.onnx or IR) for a target and write a deployable artifact."""
+    from lutc.api import compile as compile_module, load
+
+    if target == "accel":
+        raise LutcError("target 'accel' cannot compile graphs yet: only hand-written programs run (lutc sim)")
+    compiled = compile_module(load(model), target=target, pipeline=pipeline or None)
+    path = compiled.export(output)
+    click.echo(f"wrote {path} ({target}): inputs {', '.join(compiled.input_names)}; outputs {', '.join(compiled.output_names)}")
+
 from lutc.backends.accel.cli import sim  # noqa: E402
 main.add_command(sim)
 from lutc.frontends.cli import import_command  # noqa: E402

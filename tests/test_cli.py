@@ -112,3 +112,23 @@ def test_run_compares_the_lut_form_with_onnxruntime(tmp_path, repo_root):
     logits = np.load(out)["logits"]
     # f32 tables: the LUT form equals the 4-bit model up to float rounding.
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_compile_for_cpu_then_run_the_deployed_library(tmp_path, repo_root):
+    import numpy as np
+
+    model = Path(repo_root) / "examples" / "mlp.mlir"
+    result = lutc("compile", str(model), "--target", "cpu", "-o", str(tmp_path / "mlp"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mlp" / "model.so").is_file()
+    deployed = lutc("run", str(tmp_path / "mlp"), "-o", str(tmp_path / "cpu.npz"))
+    reference = lutc("run", str(model), "-o", str(tmp_path / "ref.npz"))
+    assert deployed.returncode == 0 and reference.returncode == 0, deployed.stderr + reference.stderr
+    # Same seeded inputs; TVM's schedule sums in another order than NumPy: float rounding only.
+    np.testing.assert_allclose(np.load(tmp_path / "cpu.npz")["y"], np.load(tmp_path / "ref.npz")["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_compile_for_accel_is_refused_clearly(repo_root):
+    result = lutc("compile", str(Path(repo_root) / "examples" / "mlp.mlir"), "--target", "accel")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "target 'accel' cannot compile graphs yet" in result.stderr

@@ -238,7 +238,7 @@ def make_lut_mma_bytewise(tables: np.ndarray, packed: np.ndarray, m: int, n: int
     idx = np.empty((bits, k8, n), dtype=np.intp) if idx is None else idx
     shape_key = ("bytewise", m, k, bits, group, sym, tables.dtype.str)
     digits = _byte_digits(group)
-    add, take = np.add, np.take
+    add = np.add
 
     def prepared() -> np.ndarray:
         key = (shape_key, tables.tobytes())
@@ -255,7 +255,7 @@ def make_lut_mma_bytewise(tables: np.ndarray, packed: np.ndarray, m: int, n: int
 
     def run() -> np.ndarray:
         add(planes, base, out=idx)
-        looked = take(prepared(), idx, axis=1)  # (m, bits, k8, n)
-        return looked.reshape(m, bits * k8, n).sum(axis=1)
+        looked = prepared().take(idx, axis=1)  # (m, bits, k8, n); the method skips np.take's Python wrapper
+        return add.reduce(looked.reshape(m, bits * k8, n), axis=1)
 
     return run

@@ -396,24 +396,44 @@ def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
     if Mma in an.groups:
         idx = an.groups[Mma]
         versions = dict(zip(idx.tolist(), zip(read_versions(an, pos, idx, 0).tolist(), read_versions(an, pos, idx, 1).tolist())))
-    # Compute: a closure per distinct instruction, over shared views.
+    # Compute: a closure per distinct instruction (equal field columns), over shared views.
+    # Distinct rows come from the columns, not from hashing instruction objects (slow).
     instrs = an.program.instructions
-    closures: dict = {}
     for cls in (LutBuild, LutMma, Mma, Vec, Red):
         idx = an.groups.get(cls)
         if idx is None:
             continue
+        cols = an.columns[cls]
+        todo = idx
+        if cls is Vec:  # VEC.DEQ epilogues differ only in addresses: built in bulk, no closure each
+            deq = cols["func"] == int(VecFunc.DEQ)
+            if deq.any():
+                _prepare_deq(idx[deq], {name: c[deq] for name, c in cols.items()}, views, handlers)
+                todo = idx[~deq]
+                cols = {name: c[~deq] for name, c in cols.items()}
+        if not len(todo):
+            continue
         make = _BODIES[cls]
-        for i in idx.tolist():
-            instr = instrs[i]
-            if cls is Mma:  # its function depends on the versions of its operands too
-                handlers[i] = make(instr, views, an.config, versions[i])
-                continue
-            fn = closures.get(instr)
-            if fn is None:
-                fn = closures[instr] = make(instr, views, an.config)
-            handlers[i] = fn
+        if cls is Mma:  # its function depends on the versions of its operands too
+            signatures: dict = {}
+            for i in todo.tolist():
+                handlers[i] = make(instrs[i], views, an.config, versions[i], signatures)
+            continue
+        first, which = distinct_rows(cols)
+        made = [make(instrs[i], views, an.config) for i in todo[first].tolist()]
+        for i, w in zip(todo.tolist(), which.tolist()):
+            handlers[i] = made[w]
     return handlers
+
+
+def distinct_rows(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """For same-class field columns: (row of the first occurrence of each distinct row, the
+    distinct row of every row). Equal rows are equal instructions up to tokens and layer."""
+    table = np.ascontiguousarray(np.column_stack(
+        [c.view(np.int64) if c.dtype == np.float64 else c.astype(np.int64, copy=False) for c in cols.values()]))
+    rows = table.view(np.dtype((np.void, table.shape[1] * 8))).reshape(-1)  # one sortable key per row
+    _, first, which = np.unique(rows, return_index=True, return_inverse=True)
+    return first, which.reshape(-1)
 
 
 def _pattern_view(arr: np.ndarray, lo: int, pattern: list[int]) -> np.ndarray:
@@ -506,7 +526,7 @@ def _body_lut_mma(instr: LutMma, views: _Views, config: AccelConfig):
 _EXACT_F32, _EXACT_F64 = 1 << 24, 1 << 53  # integers of magnitude up to these are exact in f32 / f64
 
 
-def _body_mma(instr: Mma, views: _Views, config: AccelConfig, versions: tuple[int, int]):
+def _body_mma(instr: Mma, views: _Views, config: AccelConfig, versions: tuple[int, int], signatures: dict | None = None):
     m, n, k, accum, transpose_b = instr.m, instr.n, instr.k, instr.accum, instr.transpose_b
     a = views.operand(instr.a, (m, k))
     b = views.operand(instr.b, (n, k) if transpose_b else (k, n))
@@ -520,38 +540,52 @@ def _body_mma(instr: Mma, views: _Views, config: AccelConfig, versions: tuple[in
             dst[...] = res
 
         return body_float
-    lo, hi = _INT_RANGE[dst.dtype]
+    # What depends only on shapes and dtypes is worked out once per signature (a GEMM has
+    # hundreds of MMAs that differ only in addresses and versions).
+    signature = (m, n, k, accum, a.dtype, b.dtype, dst.dtype)
+    known = None if signatures is None else signatures.get(signature)
+    if known is None:
+        known = _mma_signature(views, *signature)
+        if signatures is not None:
+            signatures[signature] = known
+    work, check, out, lo, hi = known
+    key_a = (instr.a.space, instr.a.addr, a.dtype, a.shape, versions[0])
+    key_b = (instr.b.space, instr.b.addr, b.dtype, b.shape, versions[1])
+    return partial(_mma_int, views.converted, work, a, key_a, b, key_b, transpose_b, out, accum, dst, check, lo, hi)
+
+
+def _mma_signature(views: _Views, m: int, n: int, k: int, accum: bool, a_dtype, b_dtype, dst_dtype):
+    """(work dtype, whether to check overflow, result scratch, accumulator range) of an integer MMA."""
+    lo, hi = _INT_RANGE[dst_dtype]
     # Largest |A . B| entry: the sums are exact in the narrowest float type that holds it (BLAS).
-    bound = k * max(abs(v) for v in _INT_RANGE[a.dtype]) * max(abs(v) for v in _INT_RANGE[b.dtype])
+    bound = k * max(abs(v) for v in _INT_RANGE[a_dtype]) * max(abs(v) for v in _INT_RANGE[b_dtype])
     work = np.float32 if bound <= _EXACT_F32 else np.float64
     if bound > _EXACT_F64:  # pragma: no cover - k beyond 2^37 for 8-bit operands
         raise Hazard(f"MMA with k = {k} is too long to simulate exactly")
-    check = accum or bound > hi
-    out = views.scratch((m, n), 1, work)
-    converted = views.converted
-    key_a = (instr.a.space, instr.a.addr, a.dtype, a.shape, versions[0])
-    key_b = (instr.b.space, instr.b.addr, b.dtype, b.shape, versions[1])
+    return work, accum or bound > hi, views.scratch((m, n), 1, work), lo, hi
 
-    def operand(key, view):
-        x = converted.get(key)
-        if x is None:
-            if len(converted) > 256:  # keep memory bounded; a miss only costs a conversion
-                converted.pop(next(iter(converted)))
-            x = converted[key] = view.astype(work)
-        return x
 
-    def body_int() -> None:
-        bm = operand(key_b, b)
-        np.matmul(operand(key_a, a), bm.T if transpose_b else bm, out=out)  # exact: see `bound`
-        res = out
-        if accum:
-            res = out.astype(np.int64)
-            res += dst
-        if check and (res.min() < lo or res.max() > hi):
-            raise _overflow(dst.dtype, res.astype(np.int64), "MMA result")
-        dst[...] = res
+def _converted(converted: dict, key, view: np.ndarray, work) -> np.ndarray:
+    """An MMA operand converted for BLAS, once per (range, version)."""
+    x = converted.get(key)
+    if x is None:
+        if len(converted) > 256:  # keep memory bounded; a miss only costs a conversion
+            converted.pop(next(iter(converted)))
+        x = converted[key] = view.astype(work)
+    return x
 
-    return body_int
+
+def _mma_int(converted, work, a, key_a, b, key_b, transpose_b, out, accum, dst, check, lo, hi) -> None:
+    """Integer MMA on BLAS, exact (see _mma_signature)."""
+    bm = _converted(converted, key_b, b, work)
+    np.matmul(_converted(converted, key_a, a, work), bm.T if transpose_b else bm, out=out)
+    res = out
+    if accum:
+        res = out.astype(np.int64)
+        res += dst
+    if check and (res.min() < lo or res.max() > hi):
+        raise _overflow(dst.dtype, res.astype(np.int64), "MMA result")
+    dst[...] = res
 
 
 def _vec_source(views: _Views, op: Operand, rows: int, cols: int) -> np.ndarray:
@@ -638,36 +672,63 @@ def _body_vec_immediate(func: VecFunc, a: np.ndarray, dst: np.ndarray, imm, tile
 
 
 def _body_deq(instr: Vec, views: _Views, dst: np.ndarray, imm):
-    rows, cols, accum = instr.rows, instr.cols, instr.accum
-    a = views.operand(instr.a, (rows, cols))
-    b = views.operand(instr.b, (2, cols))
-    c = views.operand(instr.c, (2, rows))
-    scale, zero = b[0], b[1]  # per column
-    row_scale, row_sum = c[0][:, None], c[1][:, None]  # per row
-    tile = views.scratch((rows, cols), 0)
-    correction = views.scratch((rows, cols), 1)
-    multiply, subtract = np.multiply, np.subtract
+    handlers = [None]
+    cols = {"rows": [instr.rows], "cols": [instr.cols], "imm": [instr.imm], "accum": [instr.accum]}
+    for op in ("dst", "a", "b", "c"):
+        operand = getattr(instr, op)
+        cols.update({f"{op}.space": [operand.space], f"{op}.addr": [operand.addr], f"{op}.dtype": [operand.dtype]})
+    _prepare_deq([0], cols, views, handlers)
+    return handlers[0]
 
-    if dst.dtype == np.float32 and not accum:
-        def deq_direct() -> None:
-            # scale[c] * ((imm * row_scale[r]) * a[r, c] - zero[c] * row_sum[r]), in f32, in this order
-            multiply(a, imm * row_scale, out=tile)
-            multiply(zero, row_sum, out=correction)
-            subtract(tile, correction, out=tile)
-            multiply(tile, scale, out=dst)  # the last product goes straight to dst
 
-        return deq_direct
+def _prepare_deq(idx, cols: dict, views: _Views, handlers: list) -> None:
+    """handlers[i] for the VEC.DEQ instructions `idx` (field columns `cols`): the dequantize
+    epilogue as a partial over shared views, no closure and no instruction object per DEQ."""
+    def column(name):
+        c = cols[name]
+        return c.tolist() if isinstance(c, np.ndarray) else list(c)
 
-    def deq() -> None:
-        multiply(a, imm * row_scale, out=tile)
-        multiply(zero, row_sum, out=correction)
-        subtract(tile, correction, out=tile)
-        multiply(tile, scale, out=tile)
-        if accum:
-            np.add(dst, tile, out=tile)
-        dst[...] = tile
+    memo: dict = {}  # views by plain-int key: most DEQs share their a, b, c operands
 
-    return deq
+    def view(space: int, addr: int, dtype: int, shape: tuple) -> np.ndarray:
+        key = (space, addr, dtype, shape)
+        v = memo.get(key)
+        if v is None:
+            v = memo[key] = views.get(_MEM_OF_SPACE[space], addr, _NP_OF_DTYPE[dtype], shape)
+        return v
+
+    scratch: dict = {}
+    for i, rows, ncols, imm, accum, ds, da, dd, as_, aa, ad, bs, ba, bd, cs, ca, cd in zip(
+            list(idx), *map(column, ("rows", "cols", "imm", "accum", "dst.space", "dst.addr", "dst.dtype", "a.space",
+                                     "a.addr", "a.dtype", "b.space", "b.addr", "b.dtype", "c.space", "c.addr", "c.dtype"))):
+        bsize, csize = _NP_OF_DTYPE[bd].itemsize, _NP_OF_DTYPE[cd].itemsize
+        dst = view(ds, da, dd, (rows, ncols))
+        scale, zero = view(bs, ba, bd, (ncols,)), view(bs, ba + ncols * bsize, bd, (ncols,))  # per column
+        row_scale, row_sum = view(cs, ca, cd, (rows, 1)), view(cs, ca + rows * csize, cd, (rows, 1))  # per row
+        tiles = scratch.get((rows, ncols))
+        if tiles is None:
+            tiles = scratch[(rows, ncols)] = (views.scratch((rows, ncols), 0), views.scratch((rows, ncols), 1))
+        direct = dd == DType.F32 and not accum
+        handlers[i] = partial(_deq_direct if direct else _deq, view(as_, aa, ad, (rows, ncols)), np.float32(imm),
+                              row_scale, zero, row_sum, scale, *tiles, dst, bool(accum))
+
+
+def _deq_direct(a, imm, row_scale, zero, row_sum, scale, tile, correction, dst, accum) -> None:
+    # scale[c] * ((imm * row_scale[r]) * a[r, c] - zero[c] * row_sum[r]), in f32, in this order
+    np.multiply(a, imm * row_scale, out=tile)
+    np.multiply(zero, row_sum, out=correction)
+    np.subtract(tile, correction, out=tile)
+    np.multiply(tile, scale, out=dst)  # the last product goes straight to dst
+
+
+def _deq(a, imm, row_scale, zero, row_sum, scale, tile, correction, dst, accum) -> None:
+    np.multiply(a, imm * row_scale, out=tile)
+    np.multiply(zero, row_sum, out=correction)
+    np.subtract(tile, correction, out=tile)
+    np.multiply(tile, scale, out=tile)
+    if accum:
+        np.add(dst, tile, out=tile)
+    dst[...] = tile
 
 
 def _body_red(instr: Red, views: _Views, config: AccelConfig):
