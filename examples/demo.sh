@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 MODEL=tiny_llama_q4.onnx   # a 2-layer LLaMA, 4-bit weights from onnxruntime's MatMulNBitsQuantizer
 LUT_PIPELINE='canonicalize,cse,lut-rewrite{policy=always},fuse-ops'
+# TVM's C++ runtime logs routine warnings on stderr; keep every other message.
+without_tvm_warnings() { "$@" 2> >(grep -v -E '^\[[0-9:]+\] .*Warning' >&2); }
 
 echo "== 1. Import the ONNX model: MatMulNBits nodes become graph.mpgemm (the first lines)"
 lutc import "$MODEL" --elide-constants | grep -m 3 -B1 '"graph.mpgemm"'
@@ -21,6 +23,11 @@ echo "== 3. Run the LUT form in the reference interpreter and compare with onnxr
 lutc run "$MODEL" -p "$LUT_PIPELINE" --compare-onnxruntime
 
 echo
-echo "== 4. Simulate a 2-bit LUT GEMV on the edge accelerator (hand-written program)"
+echo "== 4. Compile the LUT form for this CPU (TVM/LLVM), then run the deployed library and compare with onnxruntime"
+without_tvm_warnings lutc compile "$MODEL" --target cpu -p "$LUT_PIPELINE" -o tiny_llama_cpu
+without_tvm_warnings lutc run tiny_llama_cpu --compare-onnxruntime "$MODEL"
+
+echo
+echo "== 5. Simulate a 2-bit LUT GEMV on the edge accelerator (hand-written program; compiling graphs for it comes next)"
 lutc sim ../tests/accel/programs/gemv_lut2.s --config accel/edge.toml
-rm -f lut_form.mlir
+rm -rf lut_form.mlir tiny_llama_cpu
