@@ -106,7 +106,10 @@ def main() -> int:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, k)).astype(np.float32)
     w = rng.standard_normal((k, n)).astype(np.float32)
-    print(f"GEMV 1x{k} . {k}x{n}, group {group}; cpu: {cpu_name()}; threads: {threads}; "
+    import tvm  # noqa: E402
+
+    print(f"GEMV 1x{k} . {k}x{n}, group {group}; cpu: {cpu_name()} ({tvm.target.codegen.llvm_get_system_cpu()}); "
+          f"threads: {threads}; "
           f"repeat {repeat} (median)")
     numpy_ms = median_ms(lambda: x @ w, repeat)
     rows = [("numpy fp32 matmul", None, numpy_ms, None)]
@@ -122,6 +125,8 @@ def main() -> int:
         for label, pipeline in ((f"lutc cpu dequant mpgemm {bits}-bit", None),
                                 (f"lutc cpu LUT i8 tables {bits}-bit", "lut-rewrite{policy=always,table-dtype=i8}")):
             model = lutc.compile(module, target="cpu", pipeline=pipeline)
+            if model.lut_gemm_kernels:  # which lut.gemm kernel the backend chose (pshufb needs AVX2)
+                label += f" [{model.lut_gemm_kernels[0].split(':')[0]}]"
             y = model.run([x])[0]
             ms = median_ms(model.bound_call([x]), repeat)
             rows.append((label, bits, ms, y))
@@ -129,11 +134,11 @@ def main() -> int:
             err = np.linalg.norm(row[3] - exact) / np.linalg.norm(exact)
             rows[rows.index(row)] = row[:3] + (err,)
     ort_by_bits = {r[1]: r[2] for r in rows if r[0].startswith("ORT")}
-    print(f"{'kernel':44s} {'ms':>8s} {'vs numpy':>9s} {'vs ORT':>8s} {'rel.err':>9s}")
+    print(f"{'kernel':52s} {'ms':>8s} {'vs numpy':>9s} {'vs ORT':>8s} {'rel.err':>9s}")
     for label, bits, ms, err in rows:
         vs_ort = f"{ort_by_bits[bits] / ms:7.2f}x" if bits else ""
         err_s = f"{err:9.2e}" if err is not None else ""
-        print(f"{label:44s} {ms:8.3f} {numpy_ms / ms:8.2f}x {vs_ort:>8s} {err_s}")
+        print(f"{label:52s} {ms:8.3f} {numpy_ms / ms:8.2f}x {vs_ort:>8s} {err_s}")
     print("(ratios > 1: faster than the peer; rel.err: ||y - x W_dequant|| / ||x W_dequant||)")
     return 0
 

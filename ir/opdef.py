@@ -157,6 +157,28 @@ class OpDef:
         return fixed <= count <= fixed + sum(d.optional for d in defs)
 
 
+def _types(types) -> str:
+    return "(" + ", ".join(map(str, types)) + ")"
+
+
+def check_region_signature(op, inputs, results, terminator: str, expected: str) -> str | None:
+    """Check that `op`'s one region is one block with arguments of types `inputs`, ending in
+    `terminator` with operands of types `results`; `expected` says where those types come from."""
+    blocks = op.regions[0].blocks
+    if len(blocks) != 1:
+        return f"region must have exactly one block, got {len(blocks)}"
+    block = blocks[0]
+    arg_types = [a.type for a in block.args]
+    if arg_types != list(inputs):
+        return f"block arguments {_types(arg_types)} do not match {expected}"
+    if not block.ops or block.ops[-1].name != terminator:
+        return f"region must end with '{terminator}'"
+    returned = block.ops[-1].operand_types
+    if returned != list(results):
+        return f"returns {_types(returned)} but {expected}"
+    return None
+
+
 class Dialect:
     """A namespace of op definitions; `@dialect.op` registers a class."""
 

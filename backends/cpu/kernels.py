@@ -15,6 +15,7 @@ the summation order differs (float rounding).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -299,5 +300,249 @@ def lut_gemm(m: int, n: int, j_count: int, *, planes: int, bits: int, group_size
                         total[0] = total[0] + T.Cast("float32", scales[col, b]) * (
                             acc[0] - T.Cast("float32", zeros[col * zs, b * zs]) * group_x[i, b])
                 y[i, col] = T.Cast(dtype, total[0])
+
+    return func
+
+
+# -- the pshufb LUT kernel (AVX2) -----------------------------------------------------------
+#
+# docs/backend_cpu.md ("The pshufb lut.gemm kernel") describes the layout with a picture.
+# In short: one `vpshufb` looks up 32 bytes from a 16-byte int8 table duplicated into both
+# 128-bit lanes; the 32 index bytes of one lookup are 16 output rows x 2 bit planes (byte
+# 2r + p of the 16 rows r of a lane pair), so `vpmaddubsw` with the constant plane weights
+# (1, 2) or (4, 8) adds the two planes of each row into one int16 lane: one int16x16 vector
+# per 16 rows. The weights are nibble-packed: the low nibble of a byte indexes table j, the
+# high nibble table j + 1 (the same row and plane), so one 32-byte load feeds two lookups.
+
+# Output rows per parallel block (two int16x16 accumulators).
+PSHUFB_ROWS = 32
+INT16_MAX = 32767
+
+
+@dataclass(frozen=True)
+class PshufbLayout:
+    """The geometry of the pshufb lut.gemm kernel (all static).
+
+    rows: output rows per block (R), blocks = ceil(N / R); plane_pairs = ceil(bits / 2)
+    (a missing odd plane has weight 0); j_padded = whole weight groups of tables (zero
+    tables past J); chunk = tables accumulated in int16 before the float conversion (even,
+    one act-group scale, kc * 127 * (2^bits - 1) <= 32767 so int16 cannot overflow).
+    """
+
+    n: int
+    j_count: int
+    bits: int
+    group_size: int
+    g: int
+    act_group: int
+    rows: int = PSHUFB_ROWS
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.n // self.rows)
+
+    @property
+    def n_padded(self) -> int:
+        return self.blocks * self.rows
+
+    @property
+    def per_group(self) -> int:
+        return self.group_size // self.g
+
+    @property
+    def groups(self) -> int:
+        return -(-self.j_count // self.per_group)
+
+    @property
+    def j_padded(self) -> int:
+        return self.groups * self.per_group
+
+    @property
+    def plane_pairs(self) -> int:
+        return -(-self.bits // 2)
+
+    @property
+    def per_scale(self) -> int:
+        """Tables per activation-group scale (0: one scale for the whole row)."""
+        return self.act_group // self.g if self.act_group else 0
+
+    @property
+    def chunk(self) -> int:
+        seg = math.gcd(self.per_scale, self.per_group) if self.per_scale else self.per_group
+        limit = INT16_MAX // (INT8_ENTRY_MAX * (2**self.bits - 1))
+        best = 0
+        for kc in range(2, min(seg, limit) + 1, 2):
+            if seg % kc == 0:
+                best = kc
+        return best
+
+
+INT8_ENTRY_MAX = 127
+
+
+def pshufb_unsupported(*, g: int, bits: int, symmetric: bool, base3: bool, table_dtype: str, group_size: int,
+                       act_group: int, dtype: str) -> str | None:
+    """Why the pshufb kernel cannot run this lut.gemm (None: it can)."""
+    if base3:
+        return "base-3 tables"
+    if g != 4:
+        return f"g = {g} (the kernel wants 16-byte tables, g = 4)"
+    if table_dtype != "int8":
+        return f"{table_dtype} tables (the kernel wants int8)"
+    if dtype != "float32":
+        return f"{dtype} results"
+    if not 1 <= bits <= 4:
+        return f"{bits}-bit weights"
+    layout = PshufbLayout(1, 1, bits, group_size, g, act_group)
+    if layout.chunk == 0:
+        return "no even number of tables divides both the weight group and the activation group"
+    return None
+
+
+def pack_planes_pshufb(planes: np.ndarray, layout: PshufbLayout) -> np.ndarray:
+    """Planes (P, N, J) of 4-bit table indices -> the kernel's stream, uint8, flat:
+
+        [block nb][table pair jp][plane pair pp][16-row half h][32 bytes]
+
+    byte q of the 32: lane = q // 16, u = q % 16, row r = nb*R + h*16 + lane*8 + u // 2,
+    plane p = 2*pp + u % 2; low nibble = index of (p, r, table 2 jp), high nibble = table
+    2 jp + 1. Missing planes, rows past N and tables past J hold index 0 (their table is zero
+    or their weight and scale are 0).
+    """
+    p_count, n, j = planes.shape
+    lay = layout
+    full = np.zeros((2 * lay.plane_pairs, lay.n_padded, lay.j_padded), np.uint8)
+    full[:p_count, :n, :j] = planes
+    # (pp, pbit, nb, h, lane, r8, jp, nibble)
+    v = full.reshape(lay.plane_pairs, 2, lay.blocks, lay.rows // 16, 2, 8, lay.j_padded // 2, 2)
+    packed = v[..., 0] | (v[..., 1] << 4)
+    # -> (nb, jp, pp, h, lane, r8, pbit)
+    packed = packed.transpose(2, 6, 0, 3, 4, 5, 1)
+    return np.ascontiguousarray(packed).reshape(-1)
+
+
+def pshufb_coefficients(scales: np.ndarray, zeros: np.ndarray | None, default_zero: float, *, bits: int,
+                        symmetric: bool, layout: PshufbLayout) -> np.ndarray:
+    """Per (block, group, 2, row): c1 = s * f and c2 = s * (o - z), f = 1/2, o = (2^bits-1)/2 for
+    symmetric tables (f = 1, o = 0 plain), so that y = sum_b c1 * sum_i 2^i L_i + c2 * S."""
+    n, groups = scales.shape
+    s = scales.astype(np.float64)
+    z = np.full_like(s, default_zero) if zeros is None else zeros.astype(np.float64)
+    fac, off = (0.5, (2**bits - 1) / 2) if symmetric else (1.0, 0.0)
+    coef = np.zeros((2, layout.n_padded, groups), np.float64)
+    coef[0, :n] = s * fac
+    coef[1, :n] = s * (off - z)
+    coef = coef.reshape(2, layout.blocks, layout.rows, groups).transpose(1, 3, 0, 2)
+    return np.ascontiguousarray(coef.astype(np.float32)).reshape(-1)
+
+
+def _pair_weights(bits: int, pp: int) -> int:
+    """The int16 whose two bytes are the weights 2^(2pp), 2^(2pp+1) of a plane pair (0: no plane)."""
+    lo = 1 << (2 * pp) if 2 * pp < bits else 0
+    hi = 1 << (2 * pp + 1) if 2 * pp + 1 < bits else 0
+    return lo | (hi << 8)
+
+
+def lut_gemm_pshufb(m: int, layout: PshufbLayout, *, symmetric: bool, entries: int, sum_group: int,
+                    sums_count: int, scale_count: int) -> tirx.PrimFunc:
+    """lut.gemm with int8 tables and g = 4 by `vpshufb` (AVX2 only: the caller checks).
+
+    tables (M, J, E) int8, table_scales (M, A), sums (M, S), packed weights (pack_planes_pshufb),
+    coefficients (pshufb_coefficients) -> y (M, N padded to whole blocks of R rows).
+
+    Prologue: 32-byte tables (the 16 entries indexed by a 4-bit plane value, duplicated into
+    both lanes: symmetric = [T, -T, T, -T], plain = [T, T]; zero past J) and the activation
+    sum of each weight group. Main loop, parallel over blocks of R rows: per chunk of kc
+    tables, int16 accumulators (exact integer sums of plane-weighted lookups), converted to
+    float and scaled by the chunk's table scale; per weight group, y += c1 * acc + c2 * S.
+    """
+    lay = layout
+    j_count, rows, blocks, groups = lay.j_count, lay.rows, lay.blocks, lay.groups
+    halves = rows // 16
+    pairs = lay.plane_pairs
+    kc = lay.chunk
+    chunks = lay.per_group // kc
+    per_group = lay.per_group
+    scale_div = lay.per_scale or lay.j_padded + 1  # 0: one scale per row
+    jp_count = lay.j_padded // 2
+    w_size = blocks * jp_count * pairs * halves * 32
+    c_size = blocks * groups * 2 * rows
+    w0 = _pair_weights(lay.bits, 0)
+    w1 = _pair_weights(lay.bits, 1)
+    sums_per_group = 1 if sum_group == 0 else lay.group_size // sum_group
+    n_pad = lay.n_padded
+    pshuf = "llvm.x86.avx2.pshuf.b"
+    madd = "llvm.x86.avx2.pmadd.ub.sw"
+
+    @T.prim_func
+    def func(tables: T.Buffer((m, j_count, entries), "int8"), table_scales: T.Buffer((m, scale_count), "float32"),
+             sums: T.Buffer((m, sums_count), "float32"), wpk: T.Buffer((w_size,), "uint8"),
+             coef: T.Buffer((c_size,), "float32"), y: T.Buffer((m, n_pad), "float32")):
+        T.func_attr({"tir.noalias": True, "global_symbol": "lutc_lut_gemm_pshufb"})
+        tab = T.alloc_buffer((m * jp_count * 64,), "int8")
+        group_x = T.alloc_buffer((m * groups,), "float32")
+        for i, jj in T.grid(m, j_count):
+            if symmetric:
+                for q in T.unroll(2):
+                    tab[T.ramp((i * jp_count * 2 + jj) * 32 + q * 16, 1, 8)] = tables[i, jj, T.ramp(0, 1, 8)]
+                    tab[T.ramp((i * jp_count * 2 + jj) * 32 + q * 16 + 8, 1, 8)] = T.broadcast(T.int8(0), 8) - tables[i, jj, T.ramp(0, 1, 8)]
+            else:
+                for q in T.unroll(2):
+                    tab[T.ramp((i * jp_count * 2 + jj) * 32 + q * 16, 1, 16)] = tables[i, jj, T.ramp(0, 1, 16)]
+        for i, jj in T.grid(m, jp_count * 2 - j_count):
+            tab[T.ramp((i * jp_count * 2 + j_count + jj) * 32, 1, 32)] = T.broadcast(T.int8(0), 32)
+        for i, b in T.grid(m, groups):
+            group_x[i * groups + b] = T.float32(0)
+            for s in range(sums_per_group):
+                group_x[i * groups + b] = group_x[i * groups + b] + T.if_then_else(
+                    b * sums_per_group + s < sums_count,
+                    sums[i, T.min(b * sums_per_group + s, sums_count - 1)], T.float32(0))
+        for nb in T.parallel(blocks):
+            acc = T.alloc_buffer((rows,), "int16", scope="local")
+            gacc = T.alloc_buffer((rows,), "float32", scope="local")
+            yacc = T.alloc_buffer((rows,), "float32", scope="local")
+            for i in range(m):
+                yacc[T.ramp(0, 1, rows)] = T.broadcast(T.float32(0), rows)
+                for b in range(groups):
+                    gacc[T.ramp(0, 1, rows)] = T.broadcast(T.float32(0), rows)
+                    for c in range(chunks):
+                        acc[T.ramp(0, 1, rows)] = T.broadcast(T.int16(0), rows)
+                        for jp in range(kc // 2):
+                            for h in T.unroll(halves):
+                                if pairs == 1:
+                                    acc[T.ramp(h * 16, 1, 16)] = acc[T.ramp(h * 16, 1, 16)] + T.call_llvm_pure_intrin(
+                                        "int16x16", madd, T.reinterpret("int8x32", T.broadcast(T.int16(w0), 16)),
+                                        T.call_llvm_pure_intrin("int8x32", pshuf,
+                                            tab[T.ramp((i * jp_count + (b * per_group + c * kc) // 2 + jp) * 64, 1, 32)],
+                                            T.reinterpret("int8x32", wpk[T.ramp((((nb * jp_count + (b * per_group + c * kc) // 2 + jp) * pairs) * halves + h) * 32, 1, 32)] & T.broadcast(T.uint8(15), 32)))) + T.call_llvm_pure_intrin(
+                                        "int16x16", madd, T.reinterpret("int8x32", T.broadcast(T.int16(w0), 16)),
+                                        T.call_llvm_pure_intrin("int8x32", pshuf,
+                                            tab[T.ramp((i * jp_count + (b * per_group + c * kc) // 2 + jp) * 64 + 32, 1, 32)],
+                                            T.reinterpret("int8x32", T.shift_right(wpk[T.ramp((((nb * jp_count + (b * per_group + c * kc) // 2 + jp) * pairs) * halves + h) * 32, 1, 32)], T.broadcast(T.uint8(4), 32)))))
+                                else:
+                                    acc[T.ramp(h * 16, 1, 16)] = acc[T.ramp(h * 16, 1, 16)] + (T.call_llvm_pure_intrin(
+                                        "int16x16", madd, T.reinterpret("int8x32", T.broadcast(T.int16(w0), 16)),
+                                        T.call_llvm_pure_intrin("int8x32", pshuf,
+                                            tab[T.ramp((i * jp_count + (b * per_group + c * kc) // 2 + jp) * 64, 1, 32)],
+                                            T.reinterpret("int8x32", wpk[T.ramp((((nb * jp_count + (b * per_group + c * kc) // 2 + jp) * pairs) * halves + h) * 32, 1, 32)] & T.broadcast(T.uint8(15), 32)))) + T.call_llvm_pure_intrin(
+                                        "int16x16", madd, T.reinterpret("int8x32", T.broadcast(T.int16(w0), 16)),
+                                        T.call_llvm_pure_intrin("int8x32", pshuf,
+                                            tab[T.ramp((i * jp_count + (b * per_group + c * kc) // 2 + jp) * 64 + 32, 1, 32)],
+                                            T.reinterpret("int8x32", T.shift_right(wpk[T.ramp((((nb * jp_count + (b * per_group + c * kc) // 2 + jp) * pairs) * halves + h) * 32, 1, 32)], T.broadcast(T.uint8(4), 32)))))) + (T.call_llvm_pure_intrin(
+                                        "int16x16", madd, T.reinterpret("int8x32", T.broadcast(T.int16(w1), 16)),
+                                        T.call_llvm_pure_intrin("int8x32", pshuf,
+                                            tab[T.ramp((i * jp_count + (b * per_group + c * kc) // 2 + jp) * 64, 1, 32)],
+                                            T.reinterpret("int8x32", wpk[T.ramp((((nb * jp_count + (b * per_group + c * kc) // 2 + jp) * pairs + 1) * halves + h) * 32, 1, 32)] & T.broadcast(T.uint8(15), 32)))) + T.call_llvm_pure_intrin(
+                                        "int16x16", madd, T.reinterpret("int8x32", T.broadcast(T.int16(w1), 16)),
+                                        T.call_llvm_pure_intrin("int8x32", pshuf,
+                                            tab[T.ramp((i * jp_count + (b * per_group + c * kc) // 2 + jp) * 64 + 32, 1, 32)],
+                                            T.reinterpret("int8x32", T.shift_right(wpk[T.ramp((((nb * jp_count + (b * per_group + c * kc) // 2 + jp) * pairs + 1) * halves + h) * 32, 1, 32)], T.broadcast(T.uint8(4), 32))))))
+                        for h in T.unroll(halves):
+                            gacc[T.ramp(h * 16, 1, 16)] = gacc[T.ramp(h * 16, 1, 16)] + T.broadcast(
+                                table_scales[i, T.min((b * per_group + c * kc) // scale_div, scale_count - 1)], 16) * T.Cast(
+                                "float32x16", acc[T.ramp(h * 16, 1, 16)])
+                    yacc[T.ramp(0, 1, rows)] = yacc[T.ramp(0, 1, rows)] + coef[T.ramp(((nb * groups + b) * 2) * rows, 1, rows)] * gacc[
+                        T.ramp(0, 1, rows)] + coef[T.ramp(((nb * groups + b) * 2 + 1) * rows, 1, rows)] * T.broadcast(group_x[i * groups + b], rows)
+                y[i, T.ramp(nb * rows, 1, rows)] = yacc[T.ramp(0, 1, rows)]
 
     return func

@@ -58,6 +58,7 @@ class Lowered:
     input_types: list[TensorType]
     output_names: list[str]
     output_types: list[TensorType]
+    lut_gemm_kernels: list[str] = field(default_factory=list)  # per lut.gemm: "pshufb" or "generic: why"
 
 
 Handler = Callable[["Lowerer", Operation], list[relax.Expr]]
@@ -81,6 +82,11 @@ class Lowerer:
     param_vars: list[relax.Var] = field(default_factory=list)
     params: list[np.ndarray] = field(default_factory=list)
     kernels: dict[str, relax.GlobalVar] = field(default_factory=dict)
+    # The target can run AVX2 code (checked at compile time: emitting an AVX2 intrinsic for
+    # a CPU without it aborts LLVM, and the code would not run there).
+    avx2: bool = False
+    # Which lut.gemm kernel each op got ("pshufb" or "generic: <reason>"), in op order.
+    lut_gemm_kernels: list[str] = field(default_factory=list)
 
     # -- values -------------------------------------------------------------------------
     def const_value(self, value: Value) -> np.ndarray | None:
@@ -456,6 +462,11 @@ def _lut_gemm(lw: Lowerer, op: Operation):
     m = math.prod(tables_t.shape[:-2])
     j, entries = int(tables_t.shape[-2]), int(tables_t.shape[-1])
     p, n = int(planes_t.shape[0]), int(planes_t.shape[1])
+    reason = _pshufb_reason(lw, op, dtype)
+    if reason is None:
+        lw.lut_gemm_kernels.append("pshufb")
+        return [_lut_gemm_pshufb(lw, op, tables, table_scales, sums, m, j, n, entries)]
+    lw.lut_gemm_kernels.append(f"generic: {reason}")
     planes = lw.const_value(op.operands[3])
     planes = lw.param(planes.astype(np.uint8), "planes") if planes is not None else lw.expr(op.operands[3])
     scales = _as_dtype(lw, lw.expr(op.operands[4]), op.operands[4], dtype)
@@ -468,6 +479,45 @@ def _lut_gemm(lw: Lowerer, op: Operation):
     y = lw.call_tir("lutc_lut_gemm", func, [tables, table_scales, sums, planes, scales, zeros],
                     [relax.TensorType([m, n], dtype)])
     return [_unrows(lw, y, op.result)]
+
+
+def _pshufb_reason(lw: Lowerer, op: Operation, dtype: str) -> str | None:
+    """Why this lut.gemm cannot use the pshufb kernel (None: it can)."""
+    if not lw.avx2:
+        return "the target has no AVX2"
+    reason = kernels.pshufb_unsupported(
+        g=op.attr("g"), bits=op.attr("bits"), symmetric=bool(op.attr("symmetric")), base3=bool(op.attr("base3")),
+        table_dtype=tvm_dtype(_type(op.operands[0])), group_size=op.attr("group_size"), act_group=op.attr("act_group"),
+        dtype=dtype)
+    if reason is not None:
+        return reason
+    if tvm_dtype(_type(op.operands[2])) != "float32":
+        return "sums are not f32"
+    if any(lw.const_value(v) is None for v in op.operands[3:]):
+        return "planes, scales or zero points known only at run time (the kernel repacks them at compile time)"
+    return None
+
+
+def _lut_gemm_pshufb(lw: Lowerer, op: Operation, tables, table_scales, sums, m: int, j: int, n: int,
+                     entries: int) -> relax.Expr:
+    """The AVX2 pshufb kernel: planes, scales and zero points repacked now (kernels.py)."""
+    bits, ternary, symmetric = op.attr("bits"), bool(op.attr("ternary")), bool(op.attr("symmetric"))
+    layout = kernels.PshufbLayout(n, j, bits, op.attr("group_size"), op.attr("g"), op.attr("act_group"))
+    planes = lw.const_value(op.operands[3])
+    scales = lw.const_value(op.operands[4])
+    zeros = lw.const_value(op.operands[5]) if len(op.operands) > 5 else None
+    packed = lw.param(kernels.pack_planes_pshufb(planes.astype(np.uint8), layout), "planes")
+    coef = lw.param(kernels.pshufb_coefficients(np.asarray(scales), None if zeros is None else np.asarray(zeros),
+                                                default_zero_point(bits, ternary), bits=bits, symmetric=symmetric,
+                                                layout=layout), "coef")
+    func = kernels.lut_gemm_pshufb(m, layout, symmetric=symmetric, entries=entries, sum_group=op.attr("sum_group"),
+                                   sums_count=int(_type(op.operands[2]).shape[-1]),
+                                   scale_count=int(_type(op.operands[1]).shape[-1]))
+    y = lw.call_tir("lutc_lut_gemm_pshufb", func, [tables, table_scales, sums, packed, coef],
+                    [relax.TensorType([m, layout.n_padded], "float32")])
+    if layout.n_padded != n:
+        y = lw.emit(R.strided_slice(y, axes=[1], begin=[0], end=[n]))
+    return _unrows(lw, y, op.result)
 
 
 @handles("graph.fused")
@@ -500,8 +550,21 @@ def unsupported_ops(block: Block) -> list[str]:
     return found
 
 
-def lower_to_relax(module: Module, function: str | None = None) -> Lowered:
-    """Lower one function of `module` to a Relax IRModule with `main(inputs..., params...)`."""
+def target_has_avx2(target: tvm.target.Target | None) -> bool:
+    """Whether code for `target` may use AVX2 intrinsics (asked of LLVM; False when unsure)."""
+    if target is None or str(target.kind.name) != "llvm":
+        return False
+    try:
+        return bool(tvm.target.codegen.target_has_features(["avx2", "ssse3"], target))
+    except Exception:  # an unknown cpu or triple: do not risk the intrinsic
+        return False
+
+
+def lower_to_relax(module: Module, function: str | None = None, target: tvm.target.Target | None = None) -> Lowered:
+    """Lower one function of `module` to a Relax IRModule with `main(inputs..., params...)`.
+
+    `target` decides the kernels that need CPU features (the pshufb lut.gemm needs AVX2);
+    without one, only portable kernels are used."""
     fn = module.function(function)
     body = function_body(fn)
     problems = unsupported_ops(body)
@@ -510,7 +573,7 @@ def lower_to_relax(module: Module, function: str | None = None) -> Lowered:
     if problems:
         unique = list(dict.fromkeys(problems))
         raise LutcError(f"the cpu target cannot compile {len(unique)} op(s): {'; '.join(unique)}", fn.loc)
-    lw = Lowerer()
+    lw = Lowerer(avx2=target_has_avx2(target))
     names = input_names(fn)
     inputs = [relax.Var(name, struct_info(arg.type)) for name, arg in zip(names, body.args)]
     with lw.bb.function("main"):
@@ -521,4 +584,4 @@ def lower_to_relax(module: Module, function: str | None = None) -> Lowered:
             out = lw.bb.emit_output(relax.Tuple([lw.expr(v) for v in results]))
         lw.bb.emit_func_output(out, params=inputs + lw.param_vars)
     return Lowered(lw.bb.get(), lw.params, names, [a.type for a in body.args], output_names(fn),
-                   [v.type for v in results])
+                   [v.type for v in results], lw.lut_gemm_kernels)

@@ -65,6 +65,9 @@ class CpuModel:
         self.input_names, self.output_names = input_names, output_names
         self._input_types, self._output_types = list(input_types), list(output_types)
         self.target = target
+        # Which kernel each lut.gemm got at compile time ("pshufb" or "generic: why"); empty
+        # for a loaded model (the choice is baked into model.so).
+        self.lut_gemm_kernels: list[str] = []
         self._device = tvm.cpu()
         self._vm = relax.VirtualMachine(executable, self._device)
         self._params = [tvm.runtime.tensor(p, self._device) for p in params]
@@ -129,11 +132,13 @@ def _tensor_type(entry: Mapping[str, Any]) -> TensorType:
 
 def compile_cpu(module: Module, config: Mapping[str, Any] | str | None = None, function: str | None = None) -> CpuModel:
     """Lower `module` to Relax + TIR, compile it with LLVM for the CPU, and wrap it."""
-    lowered = lower_to_relax(module, function)
     target = make_target(config)
+    lowered = lower_to_relax(module, function, target)
     executable = tvm.compile(lowered.mod, target=target)
-    return CpuModel(executable, lowered.params, lowered.input_names, lowered.input_types,
-                    lowered.output_names, lowered.output_types, str(target))
+    model = CpuModel(executable, lowered.params, lowered.input_names, lowered.input_types,
+                     lowered.output_names, lowered.output_types, str(target))
+    model.lut_gemm_kernels = list(lowered.lut_gemm_kernels)
+    return model
 
 
 def load_cpu_model(directory: str | Path) -> CpuModel:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lutc.ir.attributes import StringAttr, TypeAttr
-from lutc.ir.opdef import Attr, Dialect, OpDef, Trait, Variadic, impl
+from lutc.ir.opdef import Attr, Dialect, OpDef, Trait, Variadic, check_region_signature, impl
 from lutc.ir.types import FunctionType
 
 builtin = Dialect("builtin", "The top-level container.")
@@ -33,18 +33,7 @@ class FuncOp(OpDef):
         ftype = op.attr("function_type")
         if not isinstance(ftype, FunctionType):
             return f"'function_type' must be a function type, got {ftype}"
-        if len(op.regions[0].blocks) != 1:
-            return "body must have exactly one block"
-        block = op.regions[0].blocks[0]
-        arg_types = tuple(a.type for a in block.args)
-        if arg_types != ftype.inputs:
-            return f"entry block arguments ({', '.join(map(str, arg_types))}) do not match the function type {ftype}"
-        if not block.ops or block.ops[-1].name != "func.return":
-            return "body must end with 'func.return'"
-        ret_types = tuple(v.type for v in block.ops[-1].operands)
-        if ret_types != ftype.results:
-            return f"returns ({', '.join(map(str, ret_types))}) but the function type says {ftype}"
-        return None
+        return check_region_signature(op, ftype.inputs, ftype.results, "func.return", f"the function type says {ftype}")
 
 
 @func.op

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from lutc.ir.attributes import StringAttr
 from lutc.ir.dialects.graph import graph
-from lutc.ir.opdef import Attr, OpDef, Trait, Variadic, impl
+from lutc.ir.opdef import Attr, OpDef, Trait, Variadic, check_region_signature, impl
 
 
 @graph.op
@@ -31,25 +31,8 @@ class Fused(OpDef):
 
     @staticmethod
     def verify_op(op) -> str | None:
-        region = op.regions[0]
-        if len(region.blocks) != 1:
-            return f"region must have exactly one block, got {len(region.blocks)}"
-        block = region.blocks[0]
-        arg_types = [a.type for a in block.args]
-        if arg_types != op.operand_types:
-            return (
-                f"block arguments ({', '.join(map(str, arg_types))}) must match the operands "
-                f"({', '.join(map(str, op.operand_types))})"
-            )
-        if not block.ops or block.ops[-1].name != "graph.yield":
-            return "region must end with 'graph.yield'"
-        yielded = block.ops[-1].operand_types
-        if yielded != op.result_types:
-            return (
-                f"yields ({', '.join(map(str, yielded))}) but the results are "
-                f"({', '.join(map(str, op.result_types))})"
-            )
-        return None
+        signature = f"the op's operands and results, ({', '.join(map(str, op.operand_types))}) -> ({', '.join(map(str, op.result_types))})"
+        return check_region_signature(op, op.operand_types, op.result_types, "graph.yield", signature)
 
 
 @impl(Fused, with_op=True)
