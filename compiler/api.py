@@ -11,7 +11,7 @@ from lutc.ir.parser import parse as parse_text
 from lutc.ir.verifier import verify
 from lutc.passes.pass_manager import PassManager
 
-TARGETS = ("reference", "cpu")
+TARGETS = ("reference", "cpu", "accel")
 
 
 def parse(text: str, filename: str = "<string>") -> Module:
@@ -53,6 +53,10 @@ def compile(module: Module, target: str = "reference", *, config: Any = None, pi
         from lutc.backends.cpu import compile_cpu
 
         return compile_cpu(module, config)
+    if target == "accel":
+        from lutc.backends.accel.compile import compile_accel
+
+        return compile_accel(module, config)
     from lutc.backends.reference import ReferenceModel
 
     return ReferenceModel(module)

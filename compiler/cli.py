@@ -189,6 +189,22 @@ def load_inputs(compiled, npz: str | None, seed: int) -> dict:
     return inputs
 
 
+def compile_model_file(model: str, target: str, pipeline: str, config: str | None):
+    """Load and compile a model file; errors that name no place name the file."""
+    from lutc.api import compile as compile_module, load
+    from lutc.diagnostics import Location
+
+    if target == "accel" and config is None:
+        raise LutcError("target 'accel' needs --config ACCEL.toml", Location(file=model))
+    try:
+        return compile_module(load(model), target=target, pipeline=pipeline or None,
+                              config=config if target == "accel" else None)
+    except LutcError as err:
+        if not str(err.loc):
+            err.loc = Location(file=model)
+        raise
+
+
 def onnxruntime_outputs(model: str, feeds: dict) -> list:
     """The outputs onnxruntime computes for `model`, with graph optimizations off: its fusions
     (DequantizeLinear+MatMul into int8-activation MatMulNBits) would change the model's math."""
@@ -254,29 +270,30 @@ def opt(file, pipeline, output, split_input_file, verify_diagnostics, print_ir_a
 
 @main.command()
 @click.argument("model")
-@click.option("--target", type=click.Choice(["reference", "cpu"]), default="reference", show_default=True)
+@click.option("--target", type=click.Choice(["reference", "cpu", "accel"]), default="reference", show_default=True,
+              help="accel: simulate the compiled program and print the simulator's report.")
+@click.option("--config", default=None, help="Target configuration (accel: a TOML file).")
 @click.option("--inputs", default=None, help="An .npz file with one array per input name (default: seeded random).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("-p", "--pipeline", default="", help="Passes to run before evaluating.")
 @click.option("-o", "--output", default=None, help="Save the outputs to this .npz file.")
 @click.option("--compare-onnxruntime", "compare", is_flag=False, flag_value="", default=None, metavar="[ONNX]",
               help="Also run the .onnx model (MODEL, or the file given) in onnxruntime and report the difference.")
-def run(model, target, inputs, seed, pipeline, output, compare):
+def run(model, target, config, inputs, seed, pipeline, output, compare):
     """Run a model (.onnx, IR, or a directory written by `lutc compile`) and summarize its outputs."""
     import numpy as np
     from rich.console import Console
     from rich.table import Table
-
-    from lutc.api import compile as compile_module, load
 
     if Path(model, "manifest.json").is_file():  # a model compiled for the CPU, loaded as deployed
         from lutc.backends.cpu import load_cpu_model
 
         compiled, target = load_cpu_model(model), "cpu (deployed library)"
     else:
-        compiled = compile_module(load(model), target=target, pipeline=pipeline or None)
+        compiled = compile_model_file(model, target, pipeline, config)
     feeds = load_inputs(compiled, inputs, seed)
-    outputs = compiled.run(feeds)
+    simulation = compiled.simulate(feeds) if target == "accel" else None
+    outputs = [simulation.outputs[n] for n in compiled.output_names] if simulation else compiled.run(feeds)
     peer = onnxruntime_outputs(compare or model, feeds) if compare is not None else None
     table = Table(title=f"{model}: outputs ({target})")
     columns = ["output", "shape", "dtype", "mean", "min", "max", "first values"]
@@ -294,6 +311,8 @@ def run(model, target, inputs, seed, pipeline, output, compare):
             row.append(f"{np.abs(value.astype(np.float64) - reference).max() / scale:.3g}")
         table.add_row(*row)
     Console(width=140).print(table)
+    if simulation is not None:
+        click.echo(simulation.report.to_text())
     if output:
         np.savez(output, **dict(zip(compiled.output_names, outputs)))
 
@@ -306,11 +325,7 @@ def run(model, target, inputs, seed, pipeline, output, compare):
 @click.option("-o", "--output", default="out", show_default=True, help="Directory for the compiled artifacts.")
 def compile_command(model, target, pipeline, config, output):
     """Compile a model (.onnx or IR) for a target and write a deployable artifact."""
-    from lutc.api import compile as compile_module, load
-
-    if target == "accel":
-        raise LutcError("target 'accel' cannot compile graphs yet: only hand-written programs run (lutc sim)")
-    compiled = compile_module(load(model), target=target, pipeline=pipeline or None)
+    compiled = compile_model_file(model, target, pipeline, config)
     path = compiled.export(output)
     click.echo(f"wrote {path} ({target}): inputs {', '.join(compiled.input_names)}; outputs {', '.join(compiled.output_names)}")
 

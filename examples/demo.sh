@@ -28,6 +28,10 @@ without_tvm_warnings lutc compile "$MODEL" --target cpu -p "$LUT_PIPELINE" -o ti
 without_tvm_warnings lutc run tiny_llama_cpu --compare-onnxruntime "$MODEL"
 
 echo
-echo "== 5. Simulate a 2-bit LUT GEMV on the edge accelerator (hand-written program; compiling graphs for it comes next)"
-lutc sim ../tests/accel/programs/gemv_lut2.s --config accel/edge.toml
-rm -rf lut_form.mlir tiny_llama_cpu
+echo "== 5. Compile a SwiGLU feed-forward block for the edge LUT accelerator and simulate it"
+python make_ffn.py > ffn.mlir
+ACCEL_PIPELINE='canonicalize,quantize-weights{bits=2,group-size=64,report=none},lut-rewrite{policy=always,table-dtype=i8},fuse-ops'
+echo "   the reference interpreter, then the simulated accelerator (same seeded input):"
+lutc run ffn.mlir -p "$ACCEL_PIPELINE"
+lutc run ffn.mlir --target accel --config accel/edge.toml -p "$ACCEL_PIPELINE"
+rm -rf lut_form.mlir tiny_llama_cpu ffn.mlir

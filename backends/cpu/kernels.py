@@ -156,6 +156,193 @@ def mpgemm_dequant(m: int, k: int, n: int, group_size: int, layout: PackedCodes,
     return func
 
 
+# -- dequantize-and-multiply mpGEMM, register-blocked (compile-time codes) -------------------
+#
+# docs/backend_cpu.md ("The dequant mpGEMM kernel") has the picture. Codes are packed into
+# uint32 words: word v of a chunk holds k = v + 8 t in bit slot t (per_word slots of `slot`
+# bits), so one 8-word (256-bit) load, a constant shift and mask per slot give 8 consecutive
+# codes already in int32 lanes (no byte widening): srl, and, cvt, fma per 8 multiply-adds.
+# The R rows of a block are interleaved chunk by chunk, one contiguous stream per block.
+
+MPGEMM_VEC = 8  # f32 lanes of one AVX2 register; the word packing is laid out for it
+
+
+@dataclass(frozen=True)
+class WordPacking:
+    """The word layout of `pack_codes_words`: `per_word` codes of `slot` bits per uint32, a
+    chunk of 8 words = 8 * per_word consecutive k (a whole number of chunks per group), and
+    `rows` output rows interleaved per block ([block][chunk][row][8 words])."""
+
+    slot: int
+    per_word: int
+    rows: int
+
+    @property
+    def chunk(self) -> int:
+        return MPGEMM_VEC * self.per_word
+
+
+def word_packing_for(bits: int, group_size: int, n: int) -> WordPacking | None:
+    """The word layout for these weights, or None (group not a multiple of 8: byte kernel)."""
+    if group_size % MPGEMM_VEC or bits > 8:
+        return None
+    slot = bits if bits in (1, 2, 4, 8) else 4 if bits < 4 else 8  # 3-bit codes in 4-bit slots
+    per_word = 32 // slot
+    while group_size % (MPGEMM_VEC * per_word):  # small groups: fewer slots used per word
+        per_word //= 2
+    rows = next(r for r in (int(__import__("os").environ.get("RR", 4)), 4, 2, 1) if n % r == 0)
+    return WordPacking(slot, per_word, rows)
+
+
+def pack_codes_words(codes: np.ndarray, layout: WordPacking) -> np.ndarray:
+    """Codes (N, K) (K a multiple of the chunk, N of the rows) -> uint32, flat:
+    word [nb][c][r][v] = sum_t code[nb R + r, c chunk + 8 t + v] << (slot t)."""
+    n, k = codes.shape
+    lay = layout
+    c = codes.astype(np.uint32).reshape(n // lay.rows, lay.rows, k // lay.chunk, lay.per_word, MPGEMM_VEC)
+    words = np.zeros((n // lay.rows, lay.rows, k // lay.chunk, MPGEMM_VEC), np.uint32)
+    for t in range(lay.per_word):
+        words |= c[:, :, :, t, :] << np.uint32(lay.slot * t)
+    return np.ascontiguousarray(words.transpose(0, 2, 1, 3)).reshape(-1)
+
+
+def unpack_codes_words(words: np.ndarray, layout: WordPacking, n: int, k: int) -> np.ndarray:
+    """The inverse of pack_codes_words (tests)."""
+    lay = layout
+    w = words.reshape(n // lay.rows, k // lay.chunk, lay.rows, MPGEMM_VEC).transpose(0, 2, 1, 3)
+    mask = np.uint32((1 << lay.slot) - 1)
+    out = np.stack([(w >> np.uint32(lay.slot * t)) & mask for t in range(lay.per_word)], axis=3)
+    return out.reshape(n, k).astype(np.uint8)
+
+
+def mpgemm_words(m: int, k: int, n: int, group_size: int, layout: WordPacking, *, per_row_zeros: bool,
+                 zeros_dtype: str = "float32", dtype: str = "float32") -> tirx.PrimFunc:
+    """y (M, N) = sum_b s[n, b] * D[m, n, b] - sum_b s[n, b] z[n, b] Sx[m, b], D = sum_{k in b} x q.
+
+    Codes in the word layout (pack_codes_words); K a whole number of groups. Parallel over
+    blocks of R output rows. M = 1 (decode): per group, R one-register accumulators of
+    8 partial sums updated by whole-vector expressions (unpack: shift, mask, int->float;
+    FMA with the x vector shared by the R rows), then `tot_r += s[n, b] * acc_r` (the scale
+    once per group, still 8 lanes), one horizontal sum per row at the end. M > 1 (prefill):
+    per group, the block's R x G codes are unpacked once into float scratch and reused by
+    every activation row. The zero-point term uses Sx, the sum of x per group, computed once
+    before the parallel loop. Without per-row zeros, `zeros` is 1x1 (index stride 0).
+    """
+    lay = layout
+    vec, rows, per_word, slot = MPGEMM_VEC, lay.rows, lay.per_word, lay.slot
+    mask = (1 << slot) - 1
+    groups = k // group_size
+    chunk = lay.chunk
+    per_group = group_size // chunk  # chunks per group
+    chunks = k // chunk
+    blocks = n // rows
+    w_size = blocks * chunks * rows * vec
+    zn, zb = (n, groups) if per_row_zeros else (1, 1)
+    zs = 1 if per_row_zeros else 0
+    rv = rows * vec
+    steps = group_size // vec
+
+    if m == 1:
+        # Slot t is masked in place, (w & (mask << slot t)) = q 2^(slot t), exact in f32 (a few
+        # significant bits), and multiplied by x 2^-(slot t) (exact power-of-two scaling,
+        # precomputed once per call): one op fewer than shift + mask. The top slot is a
+        # shift alone (its in-place mask would set the int32 sign bit).
+        top = per_word - 1
+        top_shift = slot * top
+
+        @T.prim_func
+        def func(x: T.Buffer((m, k), dtype), w: T.Buffer((w_size,), "uint32"), scales: T.Buffer((n, groups), dtype),
+                 zeros: T.Buffer((zn, zb), zeros_dtype), y: T.Buffer((m, n), dtype)):
+            T.func_attr({"tir.noalias": True, "global_symbol": "lutc_mpgemm"})
+            xsum = T.alloc_buffer((groups,), "float32")
+            xs = T.alloc_buffer((k,), "float32")
+            for b in range(groups):
+                xsum[b] = T.float32(0)
+                for kk in range(group_size):
+                    xsum[b] = xsum[b] + T.Cast("float32", x[0, b * group_size + kk])
+            for c, t, v in T.grid(chunks, per_word, vec):
+                xs[(c * per_word + t) * vec + v] = T.Cast("float32", x[0, (c * per_word + t) * vec + v]) * T.if_then_else(
+                    t == top, T.float32(1), T.pow(T.float32(2), T.Cast("float32", 0 - slot * t)))
+            for nb in T.parallel(blocks):
+                # "global" scope, constant size: a stack array that LLVM keeps in registers
+                # ("local" in a parallel body becomes a TVMBackendAllocWorkspace per iteration).
+                acc = T.alloc_buffer((rv,), "float32", scope="global")
+                tot = T.alloc_buffer((rv,), "float32", scope="global")
+                red = T.alloc_buffer((1,), "float32", scope="global")
+                tot[T.ramp(0, 1, rv)] = T.broadcast(T.float32(0), rv)
+                for b in range(groups):
+                    acc[T.ramp(0, 1, rv)] = T.broadcast(T.float32(0), rv)
+                    for c in range(per_group):
+                        for t in T.unroll(per_word):
+                            for r in T.unroll(rows):
+                                if t == top:
+                                    acc[T.ramp(r * vec, 1, vec)] = acc[T.ramp(r * vec, 1, vec)] + xs[
+                                        T.ramp(b * group_size + c * chunk + t * vec, 1, vec)] * T.Cast(
+                                        "float32x8", T.reinterpret("int32x8", T.shift_right(
+                                            w[T.ramp(((nb * chunks + b * per_group + c) * rows + r) * vec, 1, vec)],
+                                            T.broadcast(T.uint32(top_shift), vec))))
+                                else:
+                                    acc[T.ramp(r * vec, 1, vec)] = acc[T.ramp(r * vec, 1, vec)] + xs[
+                                        T.ramp(b * group_size + c * chunk + t * vec, 1, vec)] * T.Cast(
+                                        "float32x8", T.reinterpret("int32x8",
+                                            w[T.ramp(((nb * chunks + b * per_group + c) * rows + r) * vec, 1, vec)]
+                                            & T.broadcast(T.shift_left(T.uint32(mask), T.uint32(slot * t)), vec)))
+                    for r in T.unroll(rows):
+                        tot[T.ramp(r * vec, 1, vec)] = tot[T.ramp(r * vec, 1, vec)] + T.broadcast(
+                            T.Cast("float32", scales[nb * rows + r, b]), vec) * acc[T.ramp(r * vec, 1, vec)]
+                for r in range(rows):
+                    red[0] = T.float32(0)
+                    for b in range(groups):
+                        red[0] = red[0] + T.Cast("float32", scales[nb * rows + r, b]) * T.Cast(
+                            "float32", zeros[(nb * rows + r) * zs, b * zs]) * xsum[b]
+                    for v in range(vec):
+                        red[0] = red[0] - tot[r * vec + v]
+                    y[0, nb * rows + r] = T.Cast(dtype, T.float32(0) - red[0])
+
+        return func
+
+    @T.prim_func
+    def func_m(x: T.Buffer((m, k), dtype), w: T.Buffer((w_size,), "uint32"), scales: T.Buffer((n, groups), dtype),
+               zeros: T.Buffer((zn, zb), zeros_dtype), y: T.Buffer((m, n), dtype)):
+        T.func_attr({"tir.noalias": True, "global_symbol": "lutc_mpgemm"})
+        xsum = T.alloc_buffer((m, groups), "float32")
+        for i, b in T.grid(m, groups):
+            xsum[i, b] = T.float32(0)
+            for kk in range(group_size):
+                xsum[i, b] = xsum[i, b] + T.Cast("float32", x[i, b * group_size + kk])
+        # Unpacked codes of one block and group: per block (not per row) scratch.
+        wf = T.alloc_buffer((blocks, rows * group_size), "float32")
+        for nb in T.parallel(blocks):
+            acc = T.alloc_buffer((rv,), "float32", scope="global")
+            red = T.alloc_buffer((1,), "float32", scope="global")
+            for i, r in T.grid(m, rows):
+                y[i, nb * rows + r] = T.Cast(dtype, T.float32(0))
+            for b in range(groups):
+                for c in range(per_group):
+                    for t in T.unroll(per_word):
+                        for r in T.unroll(rows):
+                            wf[nb, T.ramp(r * group_size + c * chunk + t * vec, 1, vec)] = T.Cast(
+                                "float32x8", T.reinterpret("int32x8", T.shift_right(
+                                    w[T.ramp(((nb * chunks + b * per_group + c) * rows + r) * vec, 1, vec)],
+                                    T.broadcast(T.uint32(slot * t), vec)) & T.broadcast(T.uint32(mask), vec)))
+                for i in range(m):
+                    acc[T.ramp(0, 1, rv)] = T.broadcast(T.float32(0), rv)
+                    for s in range(steps):
+                        for r in T.unroll(rows):
+                            acc[T.ramp(r * vec, 1, vec)] = acc[T.ramp(r * vec, 1, vec)] + T.Cast(
+                                "float32x8", x[i, T.ramp(b * group_size + s * vec, 1, vec)]) * wf[
+                                nb, T.ramp(r * group_size + s * vec, 1, vec)]
+                    for r in range(rows):
+                        red[0] = T.float32(0)
+                        for v in range(vec):
+                            red[0] = red[0] + acc[r * vec + v]
+                        y[i, nb * rows + r] = T.Cast(dtype, T.Cast("float32", y[i, nb * rows + r]) + T.Cast(
+                            "float32", scales[nb * rows + r, b]) * (red[0] - T.Cast(
+                                "float32", zeros[(nb * rows + r) * zs, b * zs]) * xsum[i, b]))
+
+    return func_m
+
+
 # -- LUT ops --------------------------------------------------------------------------------
 
 
