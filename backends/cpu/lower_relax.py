@@ -408,7 +408,16 @@ def _mpgemm(lw: Lowerer, op: Operation):
     if kp != k:  # the kernel works on whole groups: zero activations add nothing
         x = lw.emit(R.concat([x, relax.const(np.zeros((m, kp - k), _type(op.operands[0]).element.np_dtype))], axis=1))
     codes = lw.const_value(op.operands[1])
-    if codes is not None:  # weights known: pack them now (kernels.pack_codes)
+    words = kernels.word_packing_for(bits, group, n) if codes is not None else None
+    if words is not None:  # weights known: the register-blocked kernel (kernels.mpgemm_words)
+        codes = np.pad(codes.astype(np.uint8), ((0, 0), (0, kp - k)))
+        packed = lw.param(kernels.pack_codes_words(codes, words), "w")
+        scales = _as_dtype(lw, lw.expr(op.operands[2]), op.operands[2], dtype)
+        zeros, per_row, zeros_dtype = _zeros_arg(lw, op, 3, bits, ternary)
+        func = kernels.mpgemm_words(m, kp, n, group, words, per_row_zeros=per_row, zeros_dtype=zeros_dtype, dtype=dtype)
+        y = lw.call_tir("lutc_mpgemm", func, [x, packed, scales, zeros], [relax.TensorType([m, n], dtype)])
+        return [_unrows(lw, y, op.result)]
+    if codes is not None:  # weights known, odd group size: byte packing (kernels.pack_codes)
         layout = kernels.packing_for(bits, group)
         codes = np.pad(codes.astype(np.uint8), ((0, 0), (0, kp - k)))
         packed = lw.param(kernels.pack_codes(codes, layout), "w")
