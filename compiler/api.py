@@ -60,3 +60,38 @@ def compile(module: Module, target: str = "reference", *, config: Any = None, pi
     from lutc.backends.reference import ReferenceModel
 
     return ReferenceModel(module)
+
+
+def example_inputs(compiled, seed: int = 0) -> dict:
+    """Seeded random inputs of a compiled model's input types (floats ~ N(0, 1), small integers)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for name, type in zip(compiled.input_names, compiled.input_types):
+        if not type.is_static:
+            raise LutcError(f"input '{name}' has dynamic shape {type}; pass concrete arrays instead")
+        element = type.element
+        if element.is_float:
+            inputs[name] = rng.standard_normal(type.shape).astype(element.np_dtype)
+        elif element.is_bool:
+            inputs[name] = rng.random(type.shape) < 0.5
+        else:
+            lo, hi = element.int_range()
+            inputs[name] = rng.integers(max(lo, 0), min(hi, 16) + 1, type.shape).astype(element.np_dtype)
+    return inputs
+
+
+def onnxruntime_outputs(model: str, feeds: dict) -> list:
+    """The outputs onnxruntime computes for `model`, with graph optimizations off: its fusions
+    (DequantizeLinear+MatMul into int8-activation MatMulNBits) would change the model's math."""
+    if not model.endswith(".onnx"):
+        raise LutcError("--compare-onnxruntime needs an .onnx model")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise LutcError("--compare-onnxruntime needs the onnxruntime package") from None
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)

@@ -6,7 +6,6 @@ Errors in the user's input (`LutcError`) print one line and exit with status 2;
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -81,112 +80,19 @@ def write_output(path: str | None, text: str) -> None:
 
 
 
-# -- lutc opt -----------------------------------------------------------------------------
-
-SPLIT_MARKER = re.compile(r"^// -----.*$", re.MULTILINE)
-EXPECTED = re.compile(r"//\s*expected-(error|warning|note)\s*(?:@([+-]\d+|above|below))?\s*\{\{(.*?)\}\}")
-
-
-def split_input(text: str) -> list[tuple[str, int]]:
-    """Chunks separated by `// -----` lines, each with the number of lines before it."""
-    chunks, start, line = [], 0, 0
-    for m in SPLIT_MARKER.finditer(text):
-        chunks.append((text[start : m.start()], line))
-        line += text.count("\n", start, m.end()) + 1
-        start = m.end() + 1
-    chunks.append((text[start:], line))
-    return chunks
-
-
-def expected_diagnostics(chunk: str, line_offset: int) -> list[tuple[int, str]]:
-    """`// expected-error@+1 {{message}}` comments: (absolute line, message) pairs."""
-    expected = []
-    for index, line in enumerate(chunk.split("\n")):
-        for m in EXPECTED.finditer(line):
-            offset = m.group(2)
-            delta = {None: 0, "above": -1, "below": 1}.get(offset)
-            if delta is None:
-                delta = int(offset)
-            expected.append((line_offset + index + 1 + delta, m.group(3)))
-    return expected
-
-
-def run_opt_chunk(chunk: str, filename: str, line_offset: int, pm_options: dict, print_options: dict) -> str:
-    from lutc.ir.parser import parse as parse_ir
-    from lutc.ir.printer import print_module
-    from lutc.ir.verifier import verify
-    from lutc.passes import PassManager
-
-    module = parse_ir(chunk, filename, line_offset=line_offset)
-    verify(module)
-    pm = PassManager.parse(pm_options["pipeline"], print_ir_after_all=pm_options["print_ir_after_all"],
-                           elide_constants=print_options["elide_constants"])
-    pm.run(module)
-    if pm_options["timing"]:
-        print_timing(pm)
-    return print_module(module, **print_options)
-
-
-def check_diagnostics(chunk: str, filename: str, line_offset: int, pm_options: dict) -> list[str]:
-    """Run a chunk and compare its errors with the `expected-error` comments; returns the mismatches."""
-    from lutc.ir.parser import parse as parse_ir
-    from lutc.ir.verifier import collect_errors
-    from lutc.passes import PassManager
-
-    produced: list[LutcError] = []
-    try:
-        module = parse_ir(chunk, filename, line_offset=line_offset)
-        produced = collect_errors(module)
-        if not produced:
-            PassManager.parse(pm_options["pipeline"]).run(module)
-    except LutcError as err:
-        produced.append(err)
-    expected = expected_diagnostics(chunk, line_offset)
-    problems = []
-    unmatched = list(produced)
-    for line, message in expected:
-        hit = next((e for e in unmatched if e.loc.line == line and message in e.message), None)
-        if hit is None:
-            problems.append(f"{filename}:{line}: error: expected error \"{message}\" was not produced")
-        else:
-            unmatched.remove(hit)
-    problems.extend(f"{e} (unexpected error)" for e in unmatched)
-    return problems
-
-
-def with_source_line(err: LutcError, filename: str, text: str) -> LutcError:
-    """Attach the offending line of `text` to an error located in it (verifier errors have none)."""
-    if err.source_line is None and err.loc.file == filename and err.loc.line is not None:
-        lines = text.split("\n")
-        if 0 < err.loc.line <= len(lines):
-            err.source_line = lines[err.loc.line - 1]
-    return err
-
-
 def load_inputs(compiled, npz: str | None, seed: int) -> dict:
     """Inputs from an .npz file (by input name), or seeded random values of the input types."""
     import numpy as np
 
-    if npz is not None:
-        try:
-            with np.load(npz) as data:
-                return {name: data[name] for name in data.files}
-        except (OSError, ValueError) as err:
-            raise LutcError(f"cannot read inputs from '{npz}': {err}") from None
-    rng = np.random.default_rng(seed)
-    inputs = {}
-    for name, type in zip(compiled.input_names, compiled.input_types):
-        if not type.is_static:
-            raise LutcError(f"input '{name}' has dynamic shape {type}; pass --inputs with concrete arrays")
-        element = type.element
-        if element.is_float:
-            inputs[name] = rng.standard_normal(type.shape).astype(element.np_dtype)
-        elif element.is_bool:
-            inputs[name] = rng.random(type.shape) < 0.5
-        else:
-            lo, hi = element.int_range()
-            inputs[name] = rng.integers(max(lo, 0), min(hi, 16) + 1, type.shape).astype(element.np_dtype)
-    return inputs
+    from lutc.api import example_inputs
+
+    if npz is None:
+        return example_inputs(compiled, seed)
+    try:
+        with np.load(npz) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError) as err:
+        raise LutcError(f"cannot read inputs from '{npz}': {err}") from None
 
 
 def compile_model_file(model: str, target: str, pipeline: str, config: str | None):
@@ -203,21 +109,6 @@ def compile_model_file(model: str, target: str, pipeline: str, config: str | Non
         if not str(err.loc):
             err.loc = Location(file=model)
         raise
-
-
-def onnxruntime_outputs(model: str, feeds: dict) -> list:
-    """The outputs onnxruntime computes for `model`, with graph optimizations off: its fusions
-    (DequantizeLinear+MatMul into int8-activation MatMulNBits) would change the model's math."""
-    if not model.endswith(".onnx"):
-        raise LutcError("--compare-onnxruntime needs an .onnx model")
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise LutcError("--compare-onnxruntime needs the onnxruntime package") from None
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
 
 
 def print_timing(pm) -> None:
@@ -248,6 +139,7 @@ def print_timing(pm) -> None:
 @click.option("--print-debuginfo", is_flag=True, help="Print each op's source location.")
 def opt(file, pipeline, output, split_input_file, verify_diagnostics, print_ir_after_all, timing, elide_constants, print_debuginfo):
     """Parse IR, run a pass pipeline over it, print the result (lutc's mlir-opt)."""
+    from lutc.driver import check_diagnostics, run_opt_chunk, split_input, with_source_line
     from lutc.passes.pass_manager import parse_pipeline
 
     filename, text = read_input(file)
@@ -261,8 +153,13 @@ def opt(file, pipeline, output, split_input_file, verify_diagnostics, print_ir_a
             click.echo("\n".join(problems), err=True)
             raise SystemExit(EXIT_USER_ERROR)
         return
+    results = []
     try:
-        results = [run_opt_chunk(chunk, filename, offset, pm_options, print_options) for chunk, offset in chunks]
+        for chunk, offset in chunks:
+            printed, pm = run_opt_chunk(chunk, filename, offset, pm_options, print_options)
+            results.append(printed)
+            if timing:
+                print_timing(pm)
     except LutcError as err:
         raise with_source_line(err, filename, text)
     write_output(output, "// -----\n".join(results))
@@ -281,6 +178,8 @@ def opt(file, pipeline, output, split_input_file, verify_diagnostics, print_ir_a
               help="Also run the .onnx model (MODEL, or the file given) in onnxruntime and report the difference.")
 def run(model, target, config, inputs, seed, pipeline, output, compare):
     """Run a model (.onnx, IR, or a directory written by `lutc compile`) and summarize its outputs."""
+    from lutc.api import onnxruntime_outputs
+
     import numpy as np
     from rich.console import Console
     from rich.table import Table

@@ -9,7 +9,7 @@ from xdsl.dialects.builtin import Builtin
 from xdsl.dialects.func import Func
 from xdsl.parser import Parser as XdslParser
 
-from lutc.cli import split_input
+from lutc.driver import split_input
 from lutc.diagnostics import LutcError
 from lutc.ir import parse, print_module, verify
 
