@@ -39,8 +39,9 @@ def load(path: str | Path) -> Module:
     return parse_file(path)
 
 
-def compile(module: Module, target: str = "reference", *, config: Any = None, pipeline: str | None = None):
-    """Compile `module` for `target`; the result has `.run(inputs) -> list[np.ndarray]`.
+def compile(module: Module, target: str = "reference", *, config: Any = None, pipeline: str | None = None) -> Any:
+    """Compile `module` for `target`: a ReferenceModel, CpuModel or AccelModel, each with
+    `.run(inputs) -> list[np.ndarray]`, `.input_names`, `.input_types`, `.output_names`.
 
     `pipeline` runs first, on a copy (the caller's module is left as it was).
     """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -95,7 +96,7 @@ def load_inputs(compiled, npz: str | None, seed: int) -> dict:
         raise LutcError(f"cannot read inputs from '{npz}': {err}") from None
 
 
-def compile_model_file(model: str, target: str, pipeline: str, config: str | None):
+def compile_model_file(model: str, target: str, pipeline: str, config: str | None) -> Any:
     """Load and compile a model file; errors that name no place name the file."""
     from lutc.api import compile as compile_module, load
     from lutc.diagnostics import Location

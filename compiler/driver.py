@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import re
 
+from typing import TYPE_CHECKING
+
 from lutc.diagnostics import LutcError
+
+if TYPE_CHECKING:
+    from lutc.passes import PassManager
 
 SPLIT_MARKER = re.compile(r"^// -----.*$", re.MULTILINE)
 EXPECTED = re.compile(r"//\s*expected-(error|warning|note)\s*(?:@([+-]\d+|above|below))?\s*\{\{(.*?)\}\}")
@@ -35,7 +40,7 @@ def expected_diagnostics(chunk: str, line_offset: int) -> list[tuple[int, str]]:
     return expected
 
 
-def run_opt_chunk(chunk: str, filename: str, line_offset: int, pm_options: dict, print_options: dict):
+def run_opt_chunk(chunk: str, filename: str, line_offset: int, pm_options: dict, print_options: dict) -> tuple[str, "PassManager"]:
     """Parse, verify and transform one input; returns the printed result and the pass manager."""
     from lutc.ir.parser import parse as parse_ir
     from lutc.ir.printer import print_module
