@@ -24,6 +24,14 @@ process CPU time, in three modes:
   are done again; what a caller that simulates a program on many inputs pays per run;
 * timing-only, first run: `Simulator(functional=False)`, new per run.
 
+Loading is reported separately: a program is validated, and its instructions turned into
+NumPy columns, when it is built or loaded (what `lutc sim` does with a program file:
+`load_program(path, config)`); a first run reuses that work. So two more rows per program:
+
+* load: `Program.from_bytes` of the program's binary image (vectorized decode of the
+  32-byte instruction words into columns) plus `validate_program` against the config;
+* load + first run: both, on a freshly loaded program each time (the honest `lutc sim` figure).
+
 The baseline is a plain Python interpreter of the same instruction stream (one instruction
 at a time, element loops, no NumPy in the inner loops), run on a smaller mlp-decode; it also
 checks that both compute the same outputs.
@@ -47,7 +55,7 @@ from lutc.backends.accel.isa import (
     DType, Load, LutBuild, LutMma, Mma, Queue, Store, Sync, Vec, VecFunc, acc, sp,
 )
 from lutc.backends.accel.lut import pack_weight_planes, table_block_layout
-from lutc.backends.accel.program import Program, ProgramBuilder
+from lutc.backends.accel.program import Program, ProgramBuilder, validate_program
 from lutc.backends.accel.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -333,7 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         n = len(program.instructions)
         repeat = Simulator(edge)
         turn = iter(range(1 << 30))
+        blob = program.to_bytes()
+
+        def load() -> Program:
+            loaded = Program.from_bytes(blob)
+            validate_program(loaded, edge)
+            return loaded
+
         modes = (
+            ("load (decode+validate)", load),
+            ("load + first run", lambda: Simulator(edge).run(load(), inputs)),
             ("full, first run", lambda: Simulator(edge).run(program, inputs)),
             ("full, repeat", lambda: repeat.run(program, input_sets[next(turn) % len(input_sets)])),
             ("timing-only, first run", lambda: Simulator(edge, functional=False).run(program, inputs)),

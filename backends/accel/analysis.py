@@ -11,27 +11,26 @@ program.py explain the first failing instruction, so error messages have one sou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import attrgetter
 
 import numpy as np
 
 from lutc.diagnostics import Location, LutcError
 from lutc.backends.accel.config import AccelConfig
 from lutc.backends.accel.isa import (
-    FORMATS, DType, Finish, Instruction, Kind, Load, LutBuild, LutMma, Mma, Red, Store, Sync, Vec, VecFunc,
+    DType, Load, LutBuild, LutMma, Mma, Red, Store, Sync, Vec, VecFunc,
 )
 from lutc.backends.accel.program import (
     MEM_ACC, MEM_DRAM, MEM_SP, NO_HASH, Program, TensorIndex, CheckContext, InstructionError, check_instruction,
     check_structure, describe_instruction, instruction_accesses, instruction_location,
 )
 
-CLASSES = (Load, Store, LutBuild, LutMma, Mma, Vec, Red, Sync, Finish)
+from lutc.backends.accel.columns import CLASSES, extract_columns, enum_column as _enum_column  # noqa: F401 (re-exported)
 # The operand each byte-range slot belongs to, per class (the roles program.instruction_accesses names).
 SLOT_ROLES = {
     Load: ("src", "dst"), Store: ("src", "dst"), LutBuild: ("src", "dst"), LutMma: ("tbl", "w", "dst", "dst"),
     Mma: ("a", "b", "dst", "dst"), Vec: ("a", "b", "c", "dst", "dst"), Red: ("src", "dst", "dst"),
 }
-CLASS_CODE = {cls: k for k, cls in enumerate(CLASSES)}
+from lutc.backends.accel.columns import CLASS_CODE  # noqa: F401 (re-exported)
 _CLASS_QUEUE = np.array([int(cls.QUEUE) for cls in CLASSES], dtype=np.int64)  # SYNC's comes from its field
 RANGES = 5  # byte ranges per instruction, at most (VEC: a, b, c, dst read, dst write)
 
@@ -64,62 +63,18 @@ class Analysis:
 
     def accesses(self, i: int):
         """Instruction i's byte ranges, as program.Access (scalar, for messages)."""
-        return instruction_accesses(self.program.instructions[i], self.config)
-
-
-def extract_columns(instrs: list[Instruction], cls: type) -> dict[str, np.ndarray]:
-    """The fields of same-class instructions as arrays: `rows`, `dst.addr`, `dst.dtype`..."""
-    count = len(instrs)
-    cols: dict[str, np.ndarray] = {}
-
-    def ints(attr: str) -> np.ndarray:
-        return np.fromiter(map(attrgetter(attr), instrs), dtype=np.int64, count=count)
-
-    def enums(attr: str) -> np.ndarray:
-        # NumPy converts an IntEnum member through its slow generic path; its `_value_` is a
-        # plain int (5x faster). Fields set to plain ints (no `_value_`) take the slow path.
-        try:
-            return ints(attr + "._value_")
-        except AttributeError:
-            return ints(attr)
-
-    def bools(attr: str) -> np.ndarray:
-        values = list(map(attrgetter(attr), instrs))
-        if set(map(type, values)) <= {bool}:  # converting bools to int64 directly is slow too
-            return np.fromiter(values, dtype=bool, count=count).astype(np.int64)
-        return np.fromiter(values, dtype=np.int64, count=count)
-
-    # map(attrgetter) keeps the per-instruction work in C: programs have many thousands.
-    for f in FORMATS[cls.OPCODE]:
-        if f.kind is Kind.OPERAND:
-            ops = list(map(attrgetter(f.attr), instrs))
-            cols[f"{f.attr}.space"] = _enum_column(ops, "space")
-            cols[f"{f.attr}.addr"] = np.fromiter(map(attrgetter("addr"), ops), dtype=np.int64, count=count)
-            cols[f"{f.attr}.dtype"] = _enum_column(ops, "dtype")
-            cols[f"{f.attr}.bcast"] = _enum_column(ops, "bcast")
-        elif f.kind is Kind.F32:
-            cols[f.attr] = np.fromiter(map(attrgetter(f.attr), instrs), dtype=np.float64, count=count)
-        elif f.kind is Kind.BOOL:
-            cols[f.attr] = bools(f.attr)
-        elif f.kind is Kind.QUEUE:
-            cols[f.attr] = enums(f.attr)
-        else:
-            cols[f.attr] = ints(f.attr)
-    if cls in (Vec, Red):
-        cols["func"] = enums("func")
-    return cols
-
-
-def _enum_column(objs: list, attr: str) -> np.ndarray:
-    """An IntEnum attribute of `objs` as int64 (see extract_columns: through `_value_` when it can)."""
-    try:
-        return np.fromiter(map(attrgetter(attr + "._value_"), objs), dtype=np.int64, count=len(objs))
-    except AttributeError:
-        return np.fromiter(map(attrgetter(attr), objs), dtype=np.int64, count=len(objs))
+        return instruction_accesses(self.program.instruction(i), self.config)
 
 
 def analyze(program: Program, config: AccelConfig) -> Analysis:
-    """Validate `program` against `config` (LutcError on the first problem) and compute its byte ranges."""
+    """Validate `program` against `config` (LutcError on the first problem) and compute its byte ranges.
+
+    The result is kept with the program (loading validates; the simulator then reuses it) and
+    recomputed when the program changed."""
+    cached = program._analysis
+    key = _analysis_key(program, config)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     check_structure(program)
     loc = Location(file=program.source)
     if program.config_hash != NO_HASH and program.config_hash != config.arch_hash:
@@ -129,18 +84,13 @@ def analyze(program: Program, config: AccelConfig) -> Analysis:
     if program.dram_size > config.dram.size_bytes:
         raise LutcError(f"the DRAM image ({program.dram_size} bytes) is larger than the config's DRAM "
                         f"({config.dram.size_bytes} bytes)", loc)
-    instrs = program.instructions
-    n = len(instrs)
-    kind = np.fromiter(map(CLASS_CODE.__getitem__, map(type, instrs)), dtype=np.int64, count=n)
+    ic = program.columns()
+    n = ic.n
+    kind, layer, deps = ic.kind, ic.layer, ic.deps
     # Every class runs in its fixed queue except SYNC, which names one.
     queue = _CLASS_QUEUE[kind]
-    syncs = np.flatnonzero(kind == CLASS_CODE[Sync])
-    if len(syncs):
-        queue[syncs] = _enum_column([instrs[i] for i in syncs.tolist()], "queue")
-    layer = np.fromiter(map(attrgetter("layer"), instrs), dtype=np.int64, count=n)
-    deps = np.empty((n, 4), dtype=bool)
-    for k, name in enumerate(("pop_prev", "pop_next", "push_prev", "push_next")):
-        deps[:, k] = np.fromiter(map(attrgetter(name), instrs), dtype=bool, count=n)
+    if Sync in ic.groups:
+        queue[ic.groups[Sync]] = ic.columns[Sync]["sync_queue"]
 
     mem = np.zeros((n, RANGES), dtype=np.int64)
     lo = np.zeros((n, RANGES), dtype=np.int64)
@@ -153,13 +103,12 @@ def analyze(program: Program, config: AccelConfig) -> Analysis:
     failures: list[int] = []  # instructions a vectorized check flagged
     ctx = CheckContext(config, program)
     for cls in CLASSES:
-        idx = np.flatnonzero(kind == CLASS_CODE[cls])
-        if not len(idx):
+        idx = ic.groups.get(cls)
+        if idx is None:
             continue
-        group = [instrs[i] for i in idx]
-        cols = extract_columns(group, cls)
+        cols = ic.columns[cls]
         groups[cls], columns[cls] = idx, cols
-        bad = _check_signatures(group, idx, cols, deps[idx], config, ctx)
+        bad = _check_signatures(program, idx, cols, deps[idx], config, ctx)
         if bad is not None:
             failures.append(bad)
             continue
@@ -178,12 +127,22 @@ def analyze(program: Program, config: AccelConfig) -> Analysis:
     if failures:
         i = min(failures)
         _explain(program, i, config, ctx)
-    return Analysis(program, config, kind, queue, layer, deps, groups, columns, mem, lo, hi, write, used, pattern)
+    an = Analysis(program, config, kind, queue, layer, deps, groups, columns, mem, lo, hi, write, used, pattern)
+    program._analysis = (key, an)  # loading a program validates it; the simulator reuses the result
+    return an
+
+
+def _analysis_key(program: Program, config: AccelConfig) -> tuple:
+    """What an Analysis depends on, cheap to compare: the config (by identity), the instruction
+    columns (rebuilt whenever the instructions change), the DRAM layout and metadata."""
+    return (config, program.columns(), [(t.name, t.kind, t.dtype, t.shape, t.addr) for t in program.tensors],
+            list(program.layers), sorted((name, raw.size) for name, raw in program.data.items()), program.tokens,
+            program.config_hash, program.source, None if program.lines is None else list(program.lines))
 
 
 def _explain(program: Program, i: int, config: AccelConfig, ctx: CheckContext) -> None:
     """Raise the scalar checks' message for instruction i (flagged by a vectorized check)."""
-    instr = program.instructions[i]
+    instr = program.instruction(i)
     try:
         check_instruction(instr, config, ctx)
         for access in instruction_accesses(instr, config):
@@ -207,14 +166,14 @@ def _signature_representatives(table: np.ndarray) -> np.ndarray:
     return np.sort(first)
 
 
-def _check_signatures(group, idx, cols, deps, config, ctx) -> int | None:
+def _check_signatures(program, idx, cols, deps, config, ctx) -> int | None:
     """Run the address-independent checks once per distinct signature; the first bad instruction or None."""
     parts = [c.view(np.int64) if c.dtype == np.float64 else c for name, c in cols.items()
              if not name.endswith(".addr") and name != "dram"]
     table = np.column_stack(parts + [deps.astype(np.int64)])
     for k in _signature_representatives(table):
         try:
-            check_instruction(group[k], config, ctx)
+            check_instruction(program.instruction(int(idx[k])), config, ctx)
         except InstructionError:
             return int(idx[k])
     return None

@@ -220,42 +220,57 @@ def _byte_digits(group: int) -> np.ndarray:
     return (np.arange(256)[None, :] >> (group * np.arange(8 // group))[:, None]) & ((1 << group) - 1)
 
 
+def bytewise_table(tables: np.ndarray, m: int, k: int, bits: int, group: int, sym: bool) -> np.ndarray:
+    """The byte-sum table of make_lut_mma_bytewise for the current contents of `tables`:
+    (m, bits * k/8 * 256) int64, entry [r, (i * k/8 + b) * 256 + v] = 2^i * (sum of the 8/g
+    lookups that byte value v at byte position b of plane i makes in row r)."""
+    per_byte, k8 = 8 // group, k // 8
+    digits = _byte_digits(group)
+    full = (expand_symmetric(tables) if sym else tables).astype(np.int64)  # (k/g, m, 2^g)
+    full = full.reshape(k8, per_byte, m, 1 << group)
+    per_value = sum(full[:, s][:, :, digits[s]] for s in range(per_byte))  # (k8, m, 256)
+    scaled = (np.int64(1) << np.arange(bits, dtype=np.int64))[:, None, None, None] * per_value[None]
+    return np.ascontiguousarray(scaled.transpose(2, 0, 1, 3)).reshape(m, bits * k8 * 256)
+
+
+def bytewise_indices(packed: np.ndarray, n: int, k: int, bits: int, idx: np.ndarray | None = None):
+    """(planes, base, idx, idx2): `np.add(planes, base, out=idx)` gives the byte-sum table column of
+    every weight byte, and idx2 is the same array as (bits * k/8, n), the gather's index."""
+    k8 = k // 8
+    planes = packed.reshape(bits, n, k8).transpose(0, 2, 1)  # (bits, k8, n): the sum runs over the leading axes
+    base = ((np.arange(bits)[:, None, None] * k8 + np.arange(k8)[None, :, None]) * 256).astype(np.intp)
+    idx2 = np.empty((bits * k8, n), dtype=np.intp) if idx is None else idx.reshape(bits * k8, n)
+    return planes, base, idx2.reshape(bits, k8, n), idx2
+
+
 def make_lut_mma_bytewise(tables: np.ndarray, packed: np.ndarray, m: int, n: int, k: int, bits: int, group: int,
                           sym: bool, cache: dict, idx: np.ndarray | None = None):
     """make_lut_mma for integer tables, one lookup per weight *byte* instead of per index.
 
     A weight byte at (plane i, byte b) holds the indices of 8/g consecutive groups, so the
     sum of its 8/g lookups, times 2^i, is a function of the byte value alone: a table of 256
-    sums per (row, plane, byte position), built once per distinct table content (`cache`).
-    A call is then one index computation, one gather and one reduction. Integer sums are
-    exact in any order, so the result equals make_lut_mma's, bit for bit.
+    sums per (row, plane, byte position) (`bytewise_table`), built once per distinct table
+    content (`cache`). A call is then one index computation, one gather and one reduction.
+    Integer sums are exact in any order, so the result equals make_lut_mma's, bit for bit.
 
     `idx`: an optional intp scratch array of shape (bits, k/8, n).
     """
-    per_byte, k8 = 8 // group, k // 8
-    planes = packed.reshape(bits, n, k8).transpose(0, 2, 1)  # (bits, k8, n): the sum runs over the leading axes
-    base = ((np.arange(bits)[:, None, None] * k8 + np.arange(k8)[None, :, None]) * 256).astype(np.intp)
-    idx = np.empty((bits, k8, n), dtype=np.intp) if idx is None else idx
+    planes, base, idx3, idx2 = bytewise_indices(packed, n, k, bits, idx)
     shape_key = ("bytewise", m, k, bits, group, sym, tables.dtype.str)
-    digits = _byte_digits(group)
     add = np.add
 
     def prepared() -> np.ndarray:
         key = (shape_key, tables.tobytes())
         pt = cache.get(key)
         if pt is None:
-            full = (expand_symmetric(tables) if sym else tables).astype(np.int64)  # (k/g, m, 2^g)
-            full = full.reshape(k8, per_byte, m, 1 << group)
-            per_value = sum(full[:, s][:, :, digits[s]] for s in range(per_byte))  # (k8, m, 256)
-            scaled = (np.int64(1) << np.arange(bits, dtype=np.int64))[:, None, None, None] * per_value[None]
-            pt = cache[key] = np.ascontiguousarray(scaled.transpose(2, 0, 1, 3)).reshape(m, bits * k8 * 256)
+            pt = cache[key] = bytewise_table(tables, m, k, bits, group, sym)
             if len(cache) > 4096:  # a run rarely has this many distinct tables; keep memory bounded
                 cache.pop(next(iter(cache)))
         return pt
 
     def run() -> np.ndarray:
-        add(planes, base, out=idx)
-        looked = prepared().take(idx, axis=1)  # (m, bits, k8, n); the method skips np.take's Python wrapper
-        return add.reduce(looked.reshape(m, bits * k8, n), axis=1)
+        add(planes, base, out=idx3)
+        looked = prepared().take(idx2, axis=1)  # (m, bits * k8, n); the method skips np.take's Python wrapper
+        return add.reduce(looked, axis=1)
 
     return run

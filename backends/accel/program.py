@@ -27,7 +27,6 @@ from __future__ import annotations
 import bisect
 import json
 import math
-import operator
 import struct
 import zlib
 from dataclasses import dataclass, field, replace
@@ -126,6 +125,64 @@ class Program:
     source: str = "<program>"
     lines: list[int] | None = field(default=None, repr=False)  # source line per instruction (assembled text)
 
+    def __post_init__(self) -> None:
+        # Loading state, not part of the program's value (so not dataclass fields): the
+        # instruction columns, the words the instruction objects are decoded from (lazily)
+        # when the program was read from a file, and the last validation's Analysis.
+        self._columns = None
+        self._words: bytes | None = None
+        self._analysis = None
+
+    def __getattr__(self, name: str):
+        # Only called when normal lookup fails: `instructions` of a program decoded from a file
+        # is built on first use (simulation reads the columns, not the objects).
+        if name == "instructions" and self.__dict__.get("_words") is not None:
+            instrs = isa.decode_stream(self._words)
+            self.__dict__["instructions"] = instrs
+            cols = self.__dict__.get("_columns")
+            if cols is not None:
+                cols.snapshot = list(instrs)
+            return instrs
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the instruction objects exist (always, except for a file not yet looked into)."""
+        return "instructions" in self.__dict__
+
+    @property
+    def instruction_count(self) -> int:
+        cols = self._columns
+        if not self.decoded and cols is not None:
+            return cols.n
+        return len(self.instructions)
+
+    def instruction(self, index: int) -> Instruction:
+        """Instruction `index` (decoded alone when the program's objects were not built yet)."""
+        if self.decoded:
+            return self.instructions[index]
+        one = self.__dict__.setdefault("_one", {})
+        instr = one.get(index)
+        if instr is None:
+            instr = one[index] = isa.decode(self._words[index * INSTR_BYTES:(index + 1) * INSTR_BYTES], index)
+        return instr
+
+    def columns(self):
+        """The instructions as columns (`columns.InstructionColumns`), built once; rebuilt if the
+        instruction list was changed since (compared element by element, identity first)."""
+        from lutc.backends.accel.columns import InstructionColumns
+
+        cols = self._columns
+        if not self.decoded:
+            return cols
+        if cols is not None and cols.snapshot == self.instructions:
+            return cols
+        cols = InstructionColumns.from_instructions(self.instructions)
+        cols.snapshot = list(self.instructions)
+        self._columns = cols
+        self._analysis = None
+        return cols
+
     # -- layout queries -----------------------------------------------------------------
     def tensor(self, name: str) -> DramTensor:
         for t in self.tensors:
@@ -175,7 +232,7 @@ class Program:
     def to_bytes(self) -> bytes:
         meta = json.dumps(self.metadata(), separators=(",", ":")).encode()
         meta += b"\0" * (-len(meta) % INSTR_BYTES)
-        code = isa.encode_stream(self.instructions)
+        code = self._words if not self.decoded else isa.encode_stream(self.instructions)
         blob = b"".join(self.data[t.name].tobytes() for t in self.tensors if t.name in self.data)
         header = HEADER.pack(MAGIC, ISA_VERSION[0], ISA_VERSION[1], 0, self.config_hash,
                              len(self.instructions), len(meta), len(blob))
@@ -283,10 +340,14 @@ def _read_container(blob: bytes, source: str) -> Program:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise fail(f"metadata is not valid JSON: {err}") from None
     pos += meta_len
+    from lutc.backends.accel.columns import InstructionColumns
+
+    words = bytes(blob[pos: pos + n_instr * INSTR_BYTES])
     try:
-        instructions = isa.decode_stream(blob[pos: pos + n_instr * INSTR_BYTES])
+        columns = InstructionColumns.from_words(words)  # the instruction objects are decoded lazily
     except LutcError as err:
         raise fail(err.message) from None
+    columns.snapshot = None
     pos += n_instr * INSTR_BYTES
     try:
         tensors = [
@@ -295,7 +356,9 @@ def _read_container(blob: bytes, source: str) -> Program:
         ]
         layers = [str(x) for x in meta["layers"]]
         with_data = list(meta.get("data", []))
-        program = Program(instructions, tensors, layers, {}, str(meta.get("name", "program")), int(meta.get("tokens", 1)), chash, source)
+        program = Program([], tensors, layers, {}, str(meta.get("name", "program")), int(meta.get("tokens", 1)), chash, source)
+        program._columns, program._words = columns, words
+        del program.instructions  # built from _words on first use
     except (KeyError, TypeError, ValueError) as err:
         raise fail(f"malformed metadata: {err}") from None
     data_end = pos + data_len
@@ -317,22 +380,25 @@ def _read_container(blob: bytes, source: str) -> Program:
 
 def check_structure(program: Program) -> None:
     """Checks that need no config: FINISH, layers, DRAM layout, data."""
+    from lutc.backends.accel.columns import CLASS_CODE
+
     loc = Location(file=program.source)
-    instrs = program.instructions
-    if not instrs or not isinstance(instrs[-1], Finish):
+    cols = program.columns()  # the scans below are column-wise: programs are long
+    finish = CLASS_CODE[Finish]
+    if not cols.n or cols.kind[-1] != finish:
         raise LutcError("program does not end with FINISH", loc)
-    kinds = list(map(type, instrs))  # the scans below run at C speed: programs are long
-    if Finish in kinds[:-1]:
-        i = kinds.index(Finish)
+    early = np.flatnonzero(cols.kind[:-1] == finish)
+    if len(early):
+        i = int(early[0])
         raise LutcError(f"instruction #{i}: FINISH before the end of the program (only the last instruction may be FINISH)", loc)
-    if any(getattr(instrs[-1], d) for d in ("pop_prev", "pop_next", "push_prev", "push_next")):
-        raise LutcError(f"instruction #{len(instrs) - 1}: FINISH takes no dependency tokens", loc)
+    if cols.deps[-1].any():
+        raise LutcError(f"instruction #{cols.n - 1}: FINISH takes no dependency tokens", loc)
     if not program.layers or program.layers[0] != "":
         raise LutcError("layer table must start with the untagged layer ''", loc)
-    layers = list(map(operator.attrgetter("layer"), instrs))
-    if max(layers) >= len(program.layers):
-        i = next(i for i, layer in enumerate(layers) if layer >= len(program.layers))
-        raise LutcError(f"instruction #{i}: layer tag {layers[i]} is not in the layer table ({len(program.layers)} layers)", loc)
+    beyond = cols.layer >= len(program.layers)
+    if beyond.any():
+        i = int(np.argmax(beyond))
+        raise LutcError(f"instruction #{i}: layer tag {int(cols.layer[i])} is not in the layer table ({len(program.layers)} layers)", loc)
     if program.tokens < 1:
         raise LutcError(f"tokens must be >= 1, got {program.tokens}", loc)
     seen: set[str] = set()
@@ -390,7 +456,7 @@ def instruction_location(program: Program, index: int) -> Location:
 
 
 def describe_instruction(program: Program, index: int) -> str:
-    instr = program.instructions[index]
+    instr = program.instruction(index)
     layer = program.layer_name(instr.layer)
     where = f", layer '{layer}'" if layer else ""
     return f"instruction #{index} ({instr.queue.text} queue, {instr.mnemonic}{where})"

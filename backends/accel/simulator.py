@@ -25,7 +25,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from functools import partial
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from lutc.backends.accel.isa import (
     Bcast, DType, Load, LutBuild, LutMma, Mma, Operand, Red, RedFunc, Store, Vec, VecFunc,
 )
 from lutc.backends.accel.lut import (
-    TABLE_QMAX, build_tables, lut_mma_bound, make_lut_mma, make_lut_mma_bytewise, table_block_layout, table_entries,
+    TABLE_QMAX, build_tables, lut_mma_bound, make_lut_mma, bytewise_indices, bytewise_table, table_block_layout, table_entries,
     weight_plane_bytes,
 )
 from lutc.backends.accel.program import (
@@ -112,7 +112,7 @@ class Simulator:
 def _fingerprint(program: Program) -> tuple:
     """Everything of `program` a run depends on, cheap to compare: instructions by identity first
     (list equality tries `is` before `==`), tensors, layers, which tensors carry data."""
-    return (list(program.instructions), [(t.name, t.kind, t.dtype, t.shape, t.addr) for t in program.tensors],
+    return (program.columns(), [(t.name, t.kind, t.dtype, t.shape, t.addr) for t in program.tensors],
             list(program.layers), sorted(program.data), program.tokens, program.config_hash, program.source,
             None if program.lines is None else list(program.lines))
 
@@ -158,6 +158,7 @@ class _Static:
             for mem in mems:
                 mem.fill(0)
             views.converted.clear()  # keyed by positions within a run
+            views.version_tables.clear()
         mems, views, order, pos, handlers = self._plan
         preloaded = []  # DRAM byte ranges that hold data before the run
         for name, raw in initial.items():
@@ -271,7 +272,7 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
 
 
 def _uninitialized_message(an: Analysis, i: int, slot: int, m: int, lo: int, hi: int, byte: int) -> str:
-    instr = an.program.instructions[i]
+    instr = an.program.instruction(i)
     if isinstance(instr, (Load, Store)):
         if _is_strided(an.pattern[i, :2]).any():
             return f"read of uninitialized {_MEM_TITLES[m]}: src byte {byte:#x} was never written"
@@ -353,6 +354,8 @@ class _Views:
         self._scratch: dict[tuple, np.ndarray] = {}
         self.table_cache: dict = {}  # LUT tables prepared for lookup, by content (see lut.py)
         self.converted: dict = {}  # MMA operands converted for BLAS, by (range, version)
+        self.version_tables: dict = {}  # LUT.MMA byte-sum tables, by (table range, version)
+        self.table_ids: dict = {}
 
     def get(self, mem: int, addr: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
         key = (mem, addr, dtype, shape)
@@ -398,7 +401,7 @@ def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
         versions = dict(zip(idx.tolist(), zip(read_versions(an, pos, idx, 0).tolist(), read_versions(an, pos, idx, 1).tolist())))
     # Compute: a closure per distinct instruction (equal field columns), over shared views.
     # Distinct rows come from the columns, not from hashing instruction objects (slow).
-    instrs = an.program.instructions
+    instruction = an.program.instruction
     for cls in (LutBuild, LutMma, Mma, Vec, Red):
         idx = an.groups.get(cls)
         if idx is None:
@@ -407,20 +410,32 @@ def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
         todo = idx
         if cls is Vec:  # VEC.DEQ epilogues differ only in addresses: built in bulk, no closure each
             deq = cols["func"] == int(VecFunc.DEQ)
-            if deq.any():
-                _prepare_deq(idx[deq], {name: c[deq] for name, c in cols.items()}, views, handlers)
+            if deq.any():  # once per distinct DEQ (equal columns), shared like the closures below
+                deq_cols = {name: c[deq] for name, c in cols.items()}
+                first, which = distinct_rows(deq_cols)
+                made: list = [None] * len(first)
+                _prepare_deq(range(len(first)), {name: c[first] for name, c in deq_cols.items()}, views, made)
+                for i, w in zip(idx[deq].tolist(), which.tolist()):
+                    handlers[i] = made[w]
                 todo = idx[~deq]
                 cols = {name: c[~deq] for name, c in cols.items()}
         if not len(todo):
             continue
         make = _BODIES[cls]
-        if cls is Mma:  # its function depends on the versions of its operands too
+        if cls is Mma:  # its function depends on the versions of its operands too; prepared from the columns
             signatures: dict = {}
-            for i in todo.tolist():
-                handlers[i] = make(instrs[i], views, an.config, versions[i], signatures)
+            fields = [cols[name].tolist() for name in _MMA_FIELDS]
+            for i, *row in zip(todo.tolist(), *fields):
+                handlers[i] = _body_mma(_MmaFields(*row), views, an.config, versions[i], signatures)
             continue
         first, which = distinct_rows(cols)
-        made = [make(instrs[i], views, an.config) for i in todo[first].tolist()]
+        made = [make(instruction(i), views, an.config) for i in todo[first].tolist()]
+        if cls is LutMma:  # integer ones take the version of their table bytes
+            tver = read_versions(an, pos, todo, 0).tolist()
+            for i, w, v in zip(todo.tolist(), which.tolist(), tver):
+                f = made[w]
+                handlers[i] = partial(f, v) if isinstance(f, partial) and f.func is _lut_mma_int else f
+            continue
         for i, w in zip(todo.tolist(), which.tolist()):
             handlers[i] = made[w]
     return handlers
@@ -505,32 +520,82 @@ def _body_lut_mma(instr: LutMma, views: _Views, config: AccelConfig):
             dst[...] = res
 
         return body_float
-    # Integer tables: exact sums, so the lookups can go a whole weight byte at a time.
-    compute = make_lut_mma_bytewise(tables, weights, m, n, k, bits, g, sym, views.table_cache,
-                                    views.scratch((bits, k // 8, n), 0, np.intp))
+    # Integer tables: exact sums, so the lookups can go a whole weight byte at a time, through a
+    # byte-sum table per version of the table bytes (the last write before the read is static,
+    # see read_versions): the handler is a partial of this function's body with that version.
+    planes, base, idx3, idx2 = bytewise_indices(weights, n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
     lo, hi = _INT_RANGE[dst.dtype]
     # int8 entries have magnitude <= 128: small enough tiles cannot overflow, so skip the check.
     check = accum or lut_mma_bound(TABLE_QMAX + 1, k, bits, g) > hi
+    ids = views.table_ids  # a small int per table range and shape, so the per-call key hashes fast
+    table_key = ids.setdefault((instr.tables.space, instr.tables.addr, m, k, bits, sym, tables.dtype.str), len(ids)) << 32
+    prepare = partial(bytewise_table, tables, m, k, bits, g, sym)
+    looked = views.scratch((m, bits * (k // 8), n), 1, np.int64)
+    return partial(_lut_mma_int, views.version_tables, table_key, prepare, planes, base, idx3, idx2, looked, accum, dst,
+                   check, lo, hi)
 
-    def body_int() -> None:
-        res = compute()
-        if accum:
-            res += dst
-        if check and (res.min() < lo or res.max() > hi):
-            raise _overflow(dst.dtype, res, "LUT.MMA result")
-        dst[...] = res
 
-    return body_int
+def _lut_mma_int(version_tables: dict, table_key, prepare, planes, base, idx3, idx2, looked, accum, dst, check, lo, hi,
+                 version) -> None:
+    """Integer LUT.MMA (bytewise: lut.make_lut_mma_bytewise), tables at `version`."""
+    key = table_key | (version + 1)
+    pt = version_tables.get(key)
+    if pt is None:
+        pt = version_tables[key] = prepare()
+    np.add(planes, base, out=idx3)
+    pt.take(idx2, axis=1, out=looked, mode="clip")  # indices are in range (bytes < 256): no check, no buffer
+    if not accum and not check:
+        # |every partial sum| <= the static bound <= the accumulator's maximum: summing straight
+        # into dst is exact (the same integers as an int64 sum), with no temporary.
+        np.add.reduce(looked, axis=1, out=dst)
+        return
+    res = np.add.reduce(looked, axis=1)  # (m, n) int64
+    if accum:
+        res += dst
+    if check and (res.min() < lo or res.max() > hi):
+        raise _overflow(dst.dtype, res, "LUT.MMA result")
+    dst[...] = res
 
 
 _EXACT_F32, _EXACT_F64 = 1 << 24, 1 << 53  # integers of magnitude up to these are exact in f32 / f64
 
 
-def _body_mma(instr: Mma, views: _Views, config: AccelConfig, versions: tuple[int, int], signatures: dict | None = None):
-    m, n, k, accum, transpose_b = instr.m, instr.n, instr.k, instr.accum, instr.transpose_b
-    a = views.operand(instr.a, (m, k))
-    b = views.operand(instr.b, (n, k) if transpose_b else (k, n))
-    dst = views.operand(instr.dst, (m, n))
+_MMA_FIELDS = ("m", "n", "k", "accum", "transpose_b", "a.space", "a.addr", "a.dtype", "b.space", "b.addr", "b.dtype",
+               "dst.space", "dst.addr", "dst.dtype")
+
+
+class _MmaFields(NamedTuple):
+    """An MMA's fields as plain ints, from the columns (no instruction object needed)."""
+
+    m: int
+    n: int
+    k: int
+    accum: int
+    transpose_b: int
+    a_space: int
+    a_addr: int
+    a_dtype: int
+    b_space: int
+    b_addr: int
+    b_dtype: int
+    dst_space: int
+    dst_addr: int
+    dst_dtype: int
+
+    @classmethod
+    def of(cls, instr: Mma) -> _MmaFields:
+        return cls(instr.m, instr.n, instr.k, int(instr.accum), int(instr.transpose_b), int(instr.a.space), instr.a.addr,
+                   int(instr.a.dtype), int(instr.b.space), instr.b.addr, int(instr.b.dtype), int(instr.dst.space),
+                   instr.dst.addr, int(instr.dst.dtype))
+
+
+def _body_mma(instr, views: _Views, config: AccelConfig, versions: tuple[int, int], signatures: dict | None = None):
+    if isinstance(instr, Mma):
+        instr = _MmaFields.of(instr)
+    m, n, k, accum, transpose_b = instr.m, instr.n, instr.k, bool(instr.accum), bool(instr.transpose_b)
+    a = views.get(_MEM_OF_SPACE[instr.a_space], instr.a_addr, _NP_OF_DTYPE[instr.a_dtype], (m, k))
+    b = views.get(_MEM_OF_SPACE[instr.b_space], instr.b_addr, _NP_OF_DTYPE[instr.b_dtype], (n, k) if transpose_b else (k, n))
+    dst = views.get(_MEM_OF_SPACE[instr.dst_space], instr.dst_addr, _NP_OF_DTYPE[instr.dst_dtype], (m, n))
     if dst.dtype.kind != "i":
         def body_float() -> None:
             bm = b.T if transpose_b else b
@@ -549,8 +614,8 @@ def _body_mma(instr: Mma, views: _Views, config: AccelConfig, versions: tuple[in
         if signatures is not None:
             signatures[signature] = known
     work, check, out, lo, hi = known
-    key_a = (instr.a.space, instr.a.addr, a.dtype, a.shape, versions[0])
-    key_b = (instr.b.space, instr.b.addr, b.dtype, b.shape, versions[1])
+    key_a = (instr.a_space, instr.a_addr, a.dtype, a.shape, versions[0])
+    key_b = (instr.b_space, instr.b_addr, b.dtype, b.shape, versions[1])
     return partial(_mma_int, views.converted, work, a, key_a, b, key_b, transpose_b, out, accum, dst, check, lo, hi)
 
 
@@ -725,6 +790,10 @@ def _deq(a, imm, row_scale, zero, row_sum, scale, tile, correction, dst, accum) 
     np.multiply(a, imm * row_scale, out=tile)
     np.multiply(zero, row_sum, out=correction)
     np.subtract(tile, correction, out=tile)
+    if accum and dst.dtype == np.float32:  # dst + tile in f32, as below, written in place
+        np.multiply(tile, scale, out=tile)
+        np.add(dst, tile, out=dst)
+        return
     np.multiply(tile, scale, out=tile)
     if accum:
         np.add(dst, tile, out=tile)

@@ -1,0 +1,219 @@
+"""A program's instructions as NumPy columns: what validation, analysis and simulation read.
+
+`InstructionColumns` holds, for every instruction, its class, layer tag and dependency
+flags, and for every class the encoded fields of its instructions as int64 (float64 for
+the f32 immediate) arrays named like the instruction attributes (`rows`, `dst.addr`,
+`dst.dtype`, `dst.space`, `dst.bcast`, `func`...). It is built once when a program is
+loaded, like parsing:
+
+* from the binary words (`from_words`): `np.frombuffer` over the 32-byte instructions and
+  vectorized bit-field extraction; every check `isa.decode` makes is done column-wise, and
+  the first bad word is handed to `isa.decode` for its error message (one source);
+* from instruction objects (`from_instructions`: programs made by the builder or the
+  assembler), reading the fields off the objects once.
+
+Everything downstream (analysis, schedule, simulation) reads these columns, never
+instruction attributes; instruction objects are used only for error messages and for the
+few instructions whose function is prepared from one (see simulator._prepare).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import attrgetter
+
+import numpy as np
+
+from lutc.backends.accel import isa
+from lutc.backends.accel.isa import (
+    ADDR_OFFSET_BITS, FORMATS, HEADER_BITS, INSTR_BYTES, INSTRUCTION_CLASSES, DType, EncodingError, Finish, Instruction,
+    Kind, Load, LutBuild, LutMma, Mma, Opcode, Red, RedFunc, Store, Sync, Vec, VecFunc,
+)
+
+CLASSES = (Load, Store, LutBuild, LutMma, Mma, Vec, Red, Sync, Finish)
+CLASS_CODE = {cls: k for k, cls in enumerate(CLASSES)}
+_CODE_OF_OPCODE = np.full(256, -1, dtype=np.int64)
+for _op, _cls in INSTRUCTION_CLASSES.items():
+    _CODE_OF_OPCODE[int(_op)] = CLASS_CODE[_cls]
+DEP_NAMES = ("pop_prev", "pop_next", "push_prev", "push_next")
+
+
+@dataclass(eq=False)
+class InstructionColumns:
+    kind: np.ndarray  # (n,) index into CLASSES
+    layer: np.ndarray  # (n,) int64
+    deps: np.ndarray  # (n, 4) bool: pop_prev, pop_next, push_prev, push_next
+    groups: dict  # class -> instruction indices (increasing)
+    columns: dict  # class -> {field name: array}, rows follow groups[class]
+    snapshot: list | None = None  # the instruction objects these columns were read from (None: from words)
+
+    @property
+    def n(self) -> int:
+        return len(self.kind)
+
+    # -- from instruction objects --------------------------------------------------------
+    @classmethod
+    def from_instructions(cls, instrs: list[Instruction]) -> InstructionColumns:
+        n = len(instrs)
+        kind = np.fromiter(map(CLASS_CODE.__getitem__, map(type, instrs)), dtype=np.int64, count=n)
+        layer = np.fromiter(map(attrgetter("layer"), instrs), dtype=np.int64, count=n)
+        deps = np.empty((n, 4), dtype=bool)
+        for k, name in enumerate(DEP_NAMES):
+            deps[:, k] = np.fromiter(map(attrgetter(name), instrs), dtype=bool, count=n)
+        groups, columns = {}, {}
+        for klass in CLASSES:
+            idx = np.flatnonzero(kind == CLASS_CODE[klass])
+            if len(idx):
+                groups[klass] = idx
+                columns[klass] = extract_columns([instrs[i] for i in idx.tolist()], klass)
+        return cls(kind, layer, deps, groups, columns)
+
+    # -- from binary words ---------------------------------------------------------------
+    @classmethod
+    def from_words(cls, data: bytes) -> InstructionColumns:
+        """Decode an instruction stream column-wise; EncodingError (isa.decode's message) on a bad word."""
+        if len(data) % INSTR_BYTES:
+            raise EncodingError(f"instruction stream of {len(data)} bytes is not a multiple of {INSTR_BYTES}")
+        words = np.frombuffer(data, dtype="<u8").reshape(-1, 4)
+        n = len(words)
+        w0 = words[:, 0]
+        opcode = (w0 & 0xFF).astype(np.int64)
+        kind = _CODE_OF_OPCODE[opcode]
+        func = ((w0 >> np.uint64(8)) & 0xFF).astype(np.int64)
+        bad = kind < 0
+        bad |= ((w0 >> np.uint64(20)) & 0xF) != 0
+        layer = ((w0 >> np.uint64(24)) & 0xFFFF).astype(np.int64)
+        deps = np.empty((n, 4), dtype=bool)
+        for k in range(4):
+            deps[:, k] = ((w0 >> np.uint64(16 + k)) & 1) != 0
+        groups, columns = {}, {}
+        for klass in CLASSES:
+            idx = np.flatnonzero(kind == CLASS_CODE[klass])
+            if not len(idx):
+                continue
+            w = words[idx]
+            opc = klass.OPCODE
+            cols, bad_here = _decode_class(w, opc, func[idx])
+            bad[idx] |= bad_here
+            groups[klass], columns[klass] = idx, cols
+        if bad.any():
+            i = int(np.argmax(bad))
+            isa.decode(bytes(data[i * INSTR_BYTES:(i + 1) * INSTR_BYTES]), i)  # raises the message
+            raise AssertionError(f"instruction #{i} failed a vectorized decode check that isa.decode accepts")  # pragma: no cover
+        return cls(kind, layer, deps, groups, columns)
+
+
+def _bits(words: np.ndarray, lsb: int, width: int) -> np.ndarray:
+    """Bits [lsb, lsb + width) of every 256-bit row (width <= 64), as uint64."""
+    k, shift = divmod(lsb, 64)
+    v = words[:, k] >> np.uint64(shift)
+    if shift + width > 64:
+        v = v | (words[:, k + 1] << np.uint64(64 - shift))
+    if width < 64:
+        v = v & np.uint64((1 << width) - 1)
+    return v
+
+
+_USED_MASKS: dict = {}
+
+
+def _used_mask(opcode: Opcode) -> np.ndarray:
+    """The bits an opcode's encoding may set, as four uint64 words."""
+    mask = _USED_MASKS.get(opcode)
+    if mask is None:
+        used = (1 << HEADER_BITS) - 1
+        for f in FORMATS[opcode]:
+            for _, lsb, width in f.slots:
+                used |= ((1 << width) - 1) << lsb
+        mask = _USED_MASKS[opcode] = np.array([(used >> (64 * k)) & ((1 << 64) - 1) for k in range(4)], dtype=np.uint64)
+    return mask
+
+
+def _decode_class(w: np.ndarray, opcode: Opcode, func: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Field columns of same-opcode words and which words isa.decode would reject."""
+    bad = ((w & ~_used_mask(opcode)) != 0).any(axis=1)
+    if opcode is Opcode.VEC:
+        bad |= func >= len(VecFunc)
+    elif opcode is Opcode.RED:
+        bad |= func >= len(RedFunc)
+    else:
+        bad |= func != 0
+    cols: dict[str, np.ndarray] = {}
+    for f in FORMATS[opcode]:
+        if f.kind is Kind.OPERAND:
+            raw = _bits(w, f.lsb, f.width)
+            space = (raw >> np.uint64(ADDR_OFFSET_BITS)).astype(np.int64)
+            addr = (raw & np.uint64((1 << ADDR_OFFSET_BITS) - 1)).astype(np.int64)
+            dtype = _bits(w, f.dtype_lsb, 4).astype(np.int64) if f.dtype_lsb is not None else np.zeros(len(w), np.int64)
+            bcast = _bits(w, f.bcast_lsb, 2).astype(np.int64) if f.bcast_lsb is not None else np.zeros(len(w), np.int64)
+            bad |= space > 2
+            bad |= dtype >= len(DType)
+            bad |= (space == 0) & ((addr != 0) | (dtype != 0) | (bcast != 0))
+            cols[f"{f.attr}.space"], cols[f"{f.attr}.addr"] = space, addr
+            cols[f"{f.attr}.dtype"], cols[f"{f.attr}.bcast"] = dtype, bcast
+        elif f.kind is Kind.F32:
+            raw = _bits(w, f.lsb, f.width).astype(np.uint32)
+            cols[f.attr] = raw.view(np.float32).astype(np.float64)
+        else:
+            v = _bits(w, f.lsb, f.width).astype(np.int64)
+            if f.kind is Kind.QUEUE:
+                bad |= v > 2
+            cols[f.attr] = v
+    if opcode in (Opcode.VEC, Opcode.RED):
+        cols["func"] = func
+    return cols, bad
+
+
+# ---------------------------------------------------------------------------------------
+# Reading fields off instruction objects
+# ---------------------------------------------------------------------------------------
+
+def extract_columns(instrs: list[Instruction], cls: type) -> dict[str, np.ndarray]:
+    """The fields of same-class instructions as arrays: `rows`, `dst.addr`, `dst.dtype`..."""
+    count = len(instrs)
+    cols: dict[str, np.ndarray] = {}
+
+    def ints(attr: str) -> np.ndarray:
+        return np.fromiter(map(attrgetter(attr), instrs), dtype=np.int64, count=count)
+
+    def enums(attr: str) -> np.ndarray:
+        # NumPy converts an IntEnum member through its slow generic path; its `_value_` is a
+        # plain int (5x faster). Fields set to plain ints (no `_value_`) take the slow path.
+        try:
+            return ints(attr + "._value_")
+        except AttributeError:
+            return ints(attr)
+
+    def bools(attr: str) -> np.ndarray:
+        values = list(map(attrgetter(attr), instrs))
+        if set(map(type, values)) <= {bool}:  # converting bools to int64 directly is slow too
+            return np.fromiter(values, dtype=bool, count=count).astype(np.int64)
+        return np.fromiter(values, dtype=np.int64, count=count)
+
+    # map(attrgetter) keeps the per-instruction work in C: programs have many thousands.
+    for f in FORMATS[cls.OPCODE]:
+        if f.kind is Kind.OPERAND:
+            ops = list(map(attrgetter(f.attr), instrs))
+            cols[f"{f.attr}.space"] = enum_column(ops, "space")
+            cols[f"{f.attr}.addr"] = np.fromiter(map(attrgetter("addr"), ops), dtype=np.int64, count=count)
+            cols[f"{f.attr}.dtype"] = enum_column(ops, "dtype")
+            cols[f"{f.attr}.bcast"] = enum_column(ops, "bcast")
+        elif f.kind is Kind.F32:
+            cols[f.attr] = np.fromiter(map(attrgetter(f.attr), instrs), dtype=np.float64, count=count)
+        elif f.kind is Kind.BOOL:
+            cols[f.attr] = bools(f.attr)
+        elif f.kind is Kind.QUEUE:
+            cols[f.attr] = enums(f.attr)
+        else:
+            cols[f.attr] = ints(f.attr)
+    if cls in (Vec, Red):
+        cols["func"] = enums("func")
+    return cols
+
+
+def enum_column(objs: list, attr: str) -> np.ndarray:
+    """An IntEnum attribute of `objs` as int64 (see extract_columns: through `_value_` when it can)."""
+    try:
+        return np.fromiter(map(attrgetter(attr + "._value_"), objs), dtype=np.int64, count=len(objs))
+    except AttributeError:
+        return np.fromiter(map(attrgetter(attr), objs), dtype=np.int64, count=len(objs))

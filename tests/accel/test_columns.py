@@ -1,0 +1,92 @@
+"""Instruction columns: decoded from the binary words they equal those read off the objects;
+bad words get isa.decode's message; a loaded program decodes its objects lazily."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from lutc.diagnostics import LutcError
+from lutc.backends.accel import isa
+from lutc.backends.accel.assembler import assemble_file
+from lutc.backends.accel.columns import InstructionColumns
+from lutc.backends.accel.program import Program
+from lutc.backends.accel.simulator import Simulator
+
+from .conftest import PROGRAMS
+
+NAMES = sorted(p.stem for p in PROGRAMS.glob("*.s"))
+
+
+def _same(a: InstructionColumns, b: InstructionColumns) -> None:
+    assert np.array_equal(a.kind, b.kind) and np.array_equal(a.layer, b.layer) and np.array_equal(a.deps, b.deps)
+    assert a.groups.keys() == b.groups.keys() and a.columns.keys() == b.columns.keys()
+    for cls in a.groups:
+        assert np.array_equal(a.groups[cls], b.groups[cls])
+        assert a.columns[cls].keys() == b.columns[cls].keys()
+        for name, col in a.columns[cls].items():
+            other = b.columns[cls][name]
+            assert col.dtype == other.dtype, (cls, name)
+            assert np.array_equal(col.view(np.int64) if col.dtype == np.float64 else col,
+                                  other.view(np.int64) if other.dtype == np.float64 else other), (cls, name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_columns_from_words_equal_columns_from_objects(name):
+    program = assemble_file(PROGRAMS / f"{name}.s")
+    words = isa.encode_stream(program.instructions)
+    _same(InstructionColumns.from_words(words), InstructionColumns.from_instructions(program.instructions))
+
+
+def test_bad_words_get_the_scalar_decoders_message():
+    program = assemble_file(PROGRAMS / "gemv_lut2.s")
+    words = bytearray(isa.encode_stream(program.instructions))
+    rng = random.Random(3)
+    rejected = 0
+    for _ in range(300):
+        corrupt = bytearray(words)
+        i = rng.randrange(len(program.instructions))
+        bit = rng.randrange(256)
+        corrupt[i * 32 + bit // 8] ^= 1 << (bit % 8)
+        try:
+            expected = None
+            isa.decode_stream(bytes(corrupt))
+        except isa.EncodingError as err:
+            expected = err.message
+        if expected is None:
+            InstructionColumns.from_words(bytes(corrupt))  # accepted by both
+            continue
+        rejected += 1
+        with pytest.raises(isa.EncodingError) as got:
+            InstructionColumns.from_words(bytes(corrupt))
+        assert got.value.message == expected
+    assert rejected > 50
+
+
+def test_loaded_program_decodes_objects_lazily_and_simulates_the_same(edge):
+    program = assemble_file(PROGRAMS / "gemv_lut2.s", edge)
+    loaded = Program.from_bytes(program.to_bytes())
+    assert not loaded.decoded
+    assert loaded.instruction(3) == program.instructions[3]
+    a = Simulator(edge).run(program)
+    b = Simulator(edge).run(loaded)
+    assert not loaded.decoded  # simulation reads the columns
+    assert a.report.to_json() == b.report.to_json()
+    assert all(np.array_equal(a.outputs[k], b.outputs[k]) for k in a.outputs)
+    assert loaded.instructions == program.instructions  # decoded on first use
+    assert loaded.to_bytes() == program.to_bytes()
+
+
+def test_changed_instructions_rebuild_columns_and_validation(edge):
+    from dataclasses import replace
+
+    program = assemble_file(PROGRAMS / "gemv_lut2.s", edge)
+    first = program.columns()
+    assert program.columns() is first
+    i = next(k for k, ins in enumerate(program.instructions) if isinstance(ins, isa.Load))
+    program.instructions[i] = replace(program.instructions[i], rows=0)
+    assert program.columns() is not first
+    with pytest.raises(LutcError, match="rows must be >= 1"):
+        Simulator(edge).run(program)
