@@ -30,7 +30,7 @@ from typing import Mapping, NamedTuple
 import numpy as np
 
 from lutc.diagnostics import LutcError
-from lutc.backends.accel.analysis import SLOT_ROLES, Analysis, analyze
+from lutc.backends.accel.analysis import RANGES, SLOT_ROLES, Analysis, analyze
 from lutc.backends.accel.config import AccelConfig
 from lutc.backends.accel.isa import (
     Bcast, DType, Load, LutBuild, LutMma, Mma, Operand, Red, RedFunc, Store, Vec, VecFunc,
@@ -235,26 +235,29 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
     each distinct read or write range, over one written flag per byte: a later occurrence
     of a range cannot fail where the first passed, since written flags never revert.
     """
-    ins, slot = np.nonzero(an.used)
-    mem, lo, hi, write = an.mem[ins, slot], an.lo[ins, slot], an.hi[ins, slot], an.write[ins, slot]
-    pat = an.pattern[ins, slot]
-    p = pos[ins]
+    # The used ranges in execution order, with no sort: the instructions' rows taken in
+    # execution order, so a flat nonzero lists them by (position, slot).
+    n = len(pos)
+    order = np.empty(n, dtype=np.int64)
+    order[pos] = np.arange(n)
+    p, slot = np.divmod(np.flatnonzero(an.used[order]), RANGES)
+    ins = order[p]
+    flat = ins * RANGES + slot  # into the (n, RANGES) tables, raveled
+    mem, lo, hi, write = an.mem.ravel()[flat], an.lo.ravel()[flat], an.hi.ravel()[flat], an.write.ravel()[flat]
+    pat = an.pattern.reshape(-1, 3)[flat]
     reads = ~write & ~((mem == MEM_DRAM) & _inside(lo, hi, preloaded))  # inputs and weights are written
     if not reads.any():
         return None
-    watched = np.isin(mem, np.unique(mem[reads]))  # writes to memories nobody reads need no flags
-    sel = np.flatnonzero(reads | (write & watched))
-    keys = np.stack([mem[sel] * 2 + write[sel], lo[sel], hi[sel], pat[sel, 0], pat[sel, 2]])
-    by_range = np.lexsort((slot[sel], p[sel]) + tuple(keys[::-1]))  # each range's occurrences, earliest first
-    keys = keys[:, by_range]
-    first = np.ones(len(by_range), dtype=bool)
-    first[1:] = (keys[:, 1:] != keys[:, :-1]).any(axis=0)
-    events = sel[by_range[first]]
-    events = events[np.lexsort((slot[events], write[events], p[events]))]
+    watched = np.unique(mem[reads])  # writes to memories nobody reads need no flags
+    sel = np.flatnonzero(reads | (write & np.isin(mem, watched)))
+    first = _first_of_each(np.stack([mem[sel] * 2 + write[sel], lo[sel], hi[sel], pat[sel, 0], pat[sel, 2]]))
+    events = sel[first]  # each distinct range's earliest occurrence, in (position, slot) order
+    events = events[np.argsort(p[events] * (2 * RANGES) + write[events] * RANGES + slot[events], kind="stable")]
     sizes = (an.program.dram_size, an.config.scratchpad.size_bytes, an.config.accumulator.size_bytes)
-    written = [np.zeros(size, dtype=bool) for size in sizes]
-    for a, b in preloaded:
-        written[MEM_DRAM][a:b] = True
+    written = [np.zeros(size if m in watched else 0, dtype=bool) for m, size in enumerate(sizes)]
+    if MEM_DRAM in watched:
+        for a, b in preloaded:
+            written[MEM_DRAM][a:b] = True
     for e in events.tolist():
         m, a, b = int(mem[e]), int(lo[e]), int(hi[e])
         rows, row_bytes, stride = (int(v) for v in pat[e])
@@ -269,6 +272,38 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
                 bad = row * stride + col
             return int(p[e]), i, _uninitialized_message(an, i, int(slot[e]), m, a, b, a + bad)
     return None
+
+
+def _pack(keys: np.ndarray) -> np.ndarray | None:
+    """Each column of the integer (k, m) `keys` as one int64 with the same order and equality, when
+    the fields are non-negative and fit in 63 bits together (they do for real memory sizes); else None."""
+    if not keys.shape[1] or keys.min() < 0:
+        return None
+    widths = [int(row.max()).bit_length() for row in keys]
+    if sum(widths) > 63:
+        return None
+    packed = np.zeros(keys.shape[1], dtype=np.int64)
+    for row, w in zip(keys, widths):
+        packed = (packed << w) | row
+    return packed
+
+
+def _first_of_each(keys: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct column of the integer (k, m) `keys`, ascending."""
+    if not keys.shape[1]:
+        return np.zeros(0, dtype=np.int64)
+    packed = _pack(keys)
+    if packed is not None:  # one stable sort instead of a k-key lexsort
+        perm = np.argsort(packed, kind="stable")
+        ordered = packed[perm]
+        new = np.ones(len(perm), dtype=bool)
+        new[1:] = ordered[1:] != ordered[:-1]
+    else:
+        perm = np.lexsort(tuple(keys[::-1]))  # stable: ties keep their order
+        ordered = keys[:, perm]
+        new = np.ones(len(perm), dtype=bool)
+        new[1:] = (ordered[:, 1:] != ordered[:, :-1]).any(axis=0)
+    return np.sort(perm[new])
 
 
 def _uninitialized_message(an: Analysis, i: int, slot: int, m: int, lo: int, hi: int, byte: int) -> str:
@@ -325,7 +360,13 @@ def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot: int) -> 
     wm, wl, wh, wp = an.mem[wi, ws], an.lo[wi, ws], an.hi[wi, ws], pos[wi]
     m, lo, hi, p = an.mem[idx, slot], an.lo[idx, slot], an.hi[idx, slot], pos[idx]
     out = np.full(len(idx), -1, dtype=np.int64)
-    ranges, which = np.unique(np.stack([m, lo, hi], axis=1), axis=0, return_inverse=True)
+    keys = np.stack([m, lo, hi])
+    packed = _pack(keys)
+    if packed is None:
+        ranges, which = np.unique(keys.T, axis=0, return_inverse=True)
+    else:  # one int64 per range: a plain unique instead of a (slow) row-wise one
+        _, first, which = np.unique(packed, return_index=True, return_inverse=True)
+        ranges = keys[:, first].T
     which = which.reshape(-1)
     for u, (um, ul, uh) in enumerate(ranges.tolist()):
         hits = np.sort(wp[(wm == um) & (wl < uh) & (ul < wh)])
@@ -385,11 +426,11 @@ def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
         if idx is None:
             continue
         strided = (_is_strided(an.pattern[idx, 0]) | _is_strided(an.pattern[idx, 1])).tolist()
-        patterns = an.pattern[idx, :2].tolist()
-        for i, sm, dm, a, b, c, d, st, pat in zip(idx.tolist(), an.mem[idx, 0].tolist(), an.mem[idx, 1].tolist(),
-                                                  an.lo[idx, 0].tolist(), an.hi[idx, 0].tolist(), an.lo[idx, 1].tolist(),
-                                                  an.hi[idx, 1].tolist(), strided, patterns):
-            if st:
+        for i, sm, dm, a, b, c, d, st in zip(idx.tolist(), an.mem[idx, 0].tolist(), an.mem[idx, 1].tolist(),
+                                             an.lo[idx, 0].tolist(), an.hi[idx, 0].tolist(), an.lo[idx, 1].tolist(),
+                                             an.hi[idx, 1].tolist(), strided):
+            if st:  # patterns only for the few 2-D DMAs (a list of them all costs more than the views)
+                pat = an.pattern[i, :2].tolist()
                 src, dst = _pattern_view(mems[sm], a, pat[0]), _pattern_view(mems[dm], c, pat[1])
             else:
                 src, dst = mems[sm][a:b], mems[dm][c:d]

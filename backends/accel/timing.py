@@ -401,6 +401,7 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray) -> tuple[int, in
     same bytes, one of them writing: (later, earlier, its range slot, the other's range slot)."""
     best = None
     busy = end > start
+    table = _range_table(an)
     for qa in range(3):
         a_idx = np.flatnonzero((an.queue == qa) & busy)
         if not len(a_idx):
@@ -420,7 +421,7 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray) -> tuple[int, in
             if not cand.any():
                 continue
             bi, ai = b_idx[cand], a_idx[k[cand]]
-            hit = _conflicts(an, bi, ai)
+            hit = _conflicts(an, table, bi, ai)
             if hit is None:
                 continue
             row, sb, sa = hit
@@ -430,11 +431,18 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray) -> tuple[int, in
     return best
 
 
-def _conflicts(an: Analysis, bi: np.ndarray, ai: np.ndarray) -> tuple[int, int, int] | None:
+def _range_table(an: Analysis) -> np.ndarray:
+    """(n, 4, RANGES): memory (-1: slot unused), lo, hi, write of every range slot, so a candidate
+    pair's ranges come with one gather per side instead of one per field."""
+    return np.stack([np.where(an.used, an.mem, -1), an.lo, an.hi, an.write.astype(np.int64)], axis=1)
+
+
+def _conflicts(an: Analysis, table: np.ndarray, bi: np.ndarray, ai: np.ndarray) -> tuple[int, int, int] | None:
     """First candidate pair whose ranges conflict: (row, slot in b, slot in a)."""
-    mb, lb, hb, wb, ub = an.mem[bi], an.lo[bi], an.hi[bi], an.write[bi], an.used[bi]
-    ma, la, ha, wa, ua = an.mem[ai], an.lo[ai], an.hi[ai], an.write[ai], an.used[ai]
-    hit = (ub[:, :, None] & ua[:, None, :] & (mb[:, :, None] == ma[:, None, :]) & (wb[:, :, None] | wa[:, None, :])
+    b, a = table[bi], table[ai]
+    mb, lb, hb, wb = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    ma, la, ha, wa = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+    hit = ((ma >= 0)[:, None, :] & (mb[:, :, None] == ma[:, None, :]) & ((wb[:, :, None] | wa[:, None, :]) != 0)
            & (lb[:, :, None] < ha[:, None, :]) & (la[:, None, :] < hb[:, :, None]))
     for row, sb, sa in zip(*np.nonzero(hit)):
         pb, pa = an.pattern[bi[row], sb], an.pattern[ai[row], sa]
