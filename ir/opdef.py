@@ -90,6 +90,8 @@ class OpDef:
     attributes: ClassVar[tuple[Attr, ...]] = ()
     traits: ClassVar[set[Trait]] = set()
     num_regions: ClassVar[int] = 0
+    # The op that must directly enclose this one (MLIR's HasParent trait), e.g. a terminator's.
+    parent: ClassVar[str | None] = None
     # Set by @impl: reference(*arrays, **attrs) -> array or tuple of arrays.
     reference: ClassVar[Callable[..., Any] | None] = None
     # Set by @impl(..., with_op=True): reference(interpreter, op, *arrays, **attrs).

@@ -72,6 +72,8 @@ def check_op(op: Operation, opdef: type[OpDef]) -> str | None:
         return f"expects operands ({names}), got {len(op.operands)}"
     if opdef.num_results is not None and len(op.results) != opdef.num_results:
         return f"expects {opdef.num_results} result(s), got {len(op.results)}"
+    if opdef.parent is not None and (op.parent_op is None or op.parent_op.name != opdef.parent):
+        return f"must be inside a '{opdef.parent}'"
     if len(op.regions) != opdef.num_regions:
         return f"expects {opdef.num_regions} region(s), got {len(op.regions)}"
     for a in opdef.attributes:

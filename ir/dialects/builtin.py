@@ -43,13 +43,7 @@ class ReturnOp(OpDef):
     operands = (Variadic("values"),)
     num_results = 0
     traits = {Trait.TERMINATOR}
-
-    @staticmethod
-    def verify_op(op) -> str | None:
-        parent = op.parent_op
-        if parent is None or parent.name != "func.func":
-            return "must be inside a 'func.func'"
-        return None
+    parent = "func.func"
 
 
 @impl(ReturnOp)

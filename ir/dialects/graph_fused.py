@@ -47,10 +47,4 @@ class Yield(OpDef):
     operands = (Variadic("values"),)
     num_results = 0
     traits = {Trait.TERMINATOR}
-
-    @staticmethod
-    def verify_op(op) -> str | None:
-        parent = op.parent_op
-        if parent is None or parent.name != "graph.fused":
-            return "must be inside a 'graph.fused'"
-        return None
+    parent = "graph.fused"
