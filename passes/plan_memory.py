@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from lutc.diagnostics import LutcError
 from lutc.ir.core import Module, Operation, OpResult, Value, function_body
 from lutc.ir.types import TensorType
-from lutc.passes.memplan_cpsat import CpsatOptions, solve_fixed_order, solve_joint
-from lutc.passes.memplan_greedy import plan_greedy
 from lutc.passes.memplan_problem import Op, Plan, Problem, Tensor, align_up, positions
 from lutc.passes.memplan_validate import validate_plan
 from lutc.passes.pass_manager import Pass, register_pass
+
+if TYPE_CHECKING:
+    from lutc.passes.memplan_cpsat import CpsatOptions
 
 DRAM_OPS = ("graph.constant",)
 
@@ -55,6 +56,11 @@ def plan_problem(problem: Problem, solver: str = "cpsat", opts: CpsatOptions | N
     CP-SAT never returns worse than greedy: the greedy plan is its hint and the fallback
     (on timeout without a solution, or if the time limit left CP-SAT behind greedy).
     """
+    # The solvers (OR-Tools, networkx) load on first use: registering the pass stays cheap
+    # for every `lutc` invocation that never plans memory.
+    from lutc.passes.memplan_cpsat import CpsatOptions, solve_fixed_order, solve_joint
+    from lutc.passes.memplan_greedy import plan_greedy
+
     opts = opts or CpsatOptions()
     bad = check_fits(problem)
     if bad is not None:
@@ -220,6 +226,8 @@ class PlanMemory(Pass):
     report: bool = False
 
     def run(self, module: Module) -> None:
+        from lutc.passes.memplan_cpsat import CpsatOptions
+
         if self.capacity <= 0 or self.alignment <= 0 or self.capacity % self.alignment:
             raise LutcError(f"plan-memory: capacity {self.capacity} must be a positive multiple "
                             f"of the alignment {self.alignment}")
