@@ -48,15 +48,20 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# The simulator is single-threaded; so is BLAS here (set before NumPy loads it), so that
+# process CPU time equals the work of one core rather than counting BLAS threads spinning.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from lutc.backends.accel.config import AccelConfig, load_config
-from lutc.backends.accel.isa import (
+import numpy as np  # noqa: E402
+
+from lutc.backends.accel.config import AccelConfig, load_config  # noqa: E402
+from lutc.backends.accel.isa import (  # noqa: E402
     DType, Load, LutBuild, LutMma, Mma, Queue, Store, Sync, Vec, VecFunc, acc, sp,
 )
-from lutc.backends.accel.lut import pack_weight_planes, table_block_layout
-from lutc.backends.accel.program import Program, ProgramBuilder, validate_program
-from lutc.backends.accel.simulator import Simulator
+from lutc.backends.accel.lut import pack_weight_planes, table_block_layout  # noqa: E402
+from lutc.backends.accel.program import Program, ProgramBuilder, validate_program  # noqa: E402
+from lutc.backends.accel.simulator import Simulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -317,7 +322,7 @@ def machine() -> str:
         pass
     threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
     return (f"{cpu}, {os.cpu_count()} CPUs; Python {platform.python_version()}, NumPy {np.__version__}; "
-            f"simulator threads: 1 (pure Python + NumPy){'; ' + str(threads) if threads else ''}")
+            f"simulator threads: 1 (pure Python + NumPy); BLAS threads: {threads}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,13 +334,15 @@ def main(argv: list[str] | None = None) -> int:
     edge = load_config(ROOT / "examples" / "accel" / "edge.toml")
     print(f"machine: {machine()}")
     print(f"config: {edge.name}; median of {runs} runs; instr/s = instructions / time of Simulator.run")
-    programs = [
-        ("mlp-decode", mlp_decode(edge, layers=2 if args.quick else 8)),
-        ("requant-stream", requant_stream(edge, tiles=256 if args.quick else 2048)),
-        ("gemm-int8", gemm_int8(edge, m=64 if args.quick else 256)),
+    programs = [  # (name, program, the same program at half its size: for the scaling line)
+        ("mlp-decode", mlp_decode(edge, layers=2 if args.quick else 8), mlp_decode(edge, layers=1 if args.quick else 4)),
+        ("requant-stream", requant_stream(edge, tiles=256 if args.quick else 2048),
+         requant_stream(edge, tiles=128 if args.quick else 1024)),
+        ("gemm-int8", gemm_int8(edge, m=64 if args.quick else 256), gemm_int8(edge, m=32 if args.quick else 128)),
     ]
     print(f"{'program':<16}{'mode':<24}{'instrs':>8}{'wall s':>10}{'instr/s':>12}{'cpu s':>10}{'instr/s (cpu)':>15}")
-    for name, program in programs:
+    scaling = []
+    for name, program, half in programs:
         input_sets = [program_inputs(program, seed) for seed in range(1, 4)]
         inputs = input_sets[0]
         n = len(program.instructions)
@@ -358,6 +365,24 @@ def main(argv: list[str] | None = None) -> int:
         for mode, fn in modes:
             wall, cpu = median_time(fn, runs)
             print(f"{name:<16}{mode:<24}{n:>8}{wall:>10.4f}{n / wall:>12,.0f}{cpu:>10.4f}{n / cpu:>15,.0f}")
+            if mode == "load + first run":
+                scaling.append((name, n, cpu, half))
+
+    # Time = fixed + instructions / marginal rate, from the program and its half-size twin
+    # (load + first run, CPU time): what each further instruction costs, and the per-program setup.
+    for name, n, cpu, half in scaling:
+        blob, inputs = half.to_bytes(), program_inputs(half)
+
+        def load_and_run() -> None:
+            loaded = Program.from_bytes(blob)
+            validate_program(loaded, edge)
+            Simulator(edge).run(loaded, inputs)
+
+        n_half = len(half.instructions)
+        _, cpu_half = median_time(load_and_run, runs)
+        per_instr = (cpu - cpu_half) / (n - n_half)
+        print(f"scaling {name:<16} load + first run: {n_half} instrs {cpu_half * 1e3:.2f} ms, {n} instrs {cpu * 1e3:.2f} ms: "
+              f"marginal {1 / per_instr:,.0f} instr/s, fixed {(cpu - n * per_instr) * 1e3:.2f} ms per program")
 
     # Baseline: a plain Python interpreter on a one-layer mlp-decode (it is slow), same outputs.
     small = mlp_decode(edge, layers=1, dim=256 if args.quick else 1024)

@@ -154,15 +154,11 @@ def _explain(program: Program, i: int, config: AccelConfig, ctx: CheckContext) -
 
 def _signature_representatives(table: np.ndarray) -> np.ndarray:
     """Index of the first row of each distinct row of an integer table, in row order."""
-    varying = [table[:, j] for j in range(table.shape[1]) if table[0, j] != table[:, j].min() or table[0, j] != table[:, j].max()]
-    if not varying:
+    varying = table[:, table.min(axis=0) != table.max(axis=0)]
+    if not varying.shape[1]:
         return np.zeros(1, dtype=np.int64)
-    key = np.zeros(len(table), dtype=np.int64)
-    for col in varying:  # mixed-radix code of the row, kept dense so it never overflows
-        _, code = np.unique(col, return_inverse=True)
-        key = key * (int(code.max()) + 1) + code
-        _, key = np.unique(key, return_inverse=True)
-    _, first = np.unique(key, return_index=True)
+    rows = np.ascontiguousarray(varying).view(np.dtype((np.void, varying.shape[1] * varying.itemsize))).reshape(-1)
+    _, first = np.unique(rows, return_index=True)  # one sort of whole rows (as bytes)
     return np.sort(first)
 
 
@@ -214,6 +210,29 @@ def _bounds_failures(mem, lo, hi, used, config, ctx) -> list[int]:
         if outside.any():
             out.append(int(np.argmax(outside.any(axis=1))))
     return out
+
+
+def write_runs(an: Analysis, mem: int, extra: list[tuple[int, int]] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the write ranges to `mem` (strided ones row by row) and `extra`: sorted disjoint
+    runs [lo, hi), as two arrays."""
+    ins, slot = np.nonzero(an.used & an.write & (an.mem == mem))
+    lo, hi, pat = an.lo[ins, slot], an.hi[ins, slot], an.pattern[ins, slot]
+    strided = (pat[:, 0] > 1) & (pat[:, 1] != pat[:, 2])  # not one contiguous range
+    if strided.any():
+        rows, row_bytes, stride = (pat[strided, k] for k in range(3))
+        row = np.arange(int(rows.sum())) - np.repeat(np.cumsum(rows) - rows, rows)  # row number within its range
+        starts = np.repeat(lo[strided], rows) + row * np.repeat(stride, rows)
+        lo = np.concatenate([lo[~strided], starts])
+        hi = np.concatenate([hi[~strided], starts + np.repeat(row_bytes, rows)])
+    lo = np.concatenate([lo, np.array([a for a, _ in extra], dtype=np.int64)])
+    hi = np.concatenate([hi, np.array([b for _, b in extra], dtype=np.int64)])
+    if not len(lo):
+        return lo, hi
+    order = np.argsort(lo, kind="stable")
+    lo, hi = lo[order], hi[order]
+    reach = np.maximum.accumulate(hi)
+    new = np.concatenate([[True], lo[1:] > reach[:-1]])  # a run starts after everything before it has ended
+    return lo[new], np.maximum.reduceat(hi, np.flatnonzero(new))
 
 
 # ---------------------------------------------------------------------------------------

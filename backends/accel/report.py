@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lutc.diagnostics import LutcError
-from lutc.backends.accel.analysis import CLASS_CODE, CLASSES, Analysis
+from lutc.backends.accel.analysis import CLASS_CODE, CLASSES, Analysis, write_runs
 from lutc.backends.accel.isa import MNEMONIC, Finish, Load, LutMma, Opcode, Queue, Red, RedFunc, Store, Vec, VecFunc
 from lutc.backends.accel.program import MEM_ACC, MEM_SP, TRAFFIC_CLASSES, TensorIndex
 from lutc.backends.accel.timing import ACTION_LEVEL, ACTIONS, ENERGY_FIELD, UNIT_OF_CLASS, UNITS, Schedule
@@ -130,25 +130,7 @@ def _mnemonic_order(name: str) -> tuple:
 
 def written_bytes(an: Analysis, mem: int) -> int:
     """How many distinct bytes of memory `mem` the program writes (union of its write ranges)."""
-    sel = an.used & an.write & (an.mem == mem)
-    rows, cols = np.nonzero(sel)
-    if not len(rows):
-        return 0
-    lo, hi, pat = an.lo[rows, cols], an.hi[rows, cols], an.pattern[rows, cols]
-    strided = (pat[:, 0] > 1) & (pat[:, 1] != pat[:, 2])
-    if strided.any():  # a strided write covers rows of row_bytes, not its bounding range
-        r = pat[strided]
-        starts = np.concatenate([lo[strided][k] + np.arange(r[k, 0]) * r[k, 2] for k in range(len(r))])
-        ends = starts + np.repeat(r[:, 1], r[:, 0])
-        lo = np.concatenate([lo[~strided], starts])
-        hi = np.concatenate([hi[~strided], ends])
-    order = np.argsort(lo, kind="stable")
-    lo, hi = lo[order], hi[order]
-    reach = np.maximum.accumulate(hi)
-    # A new run starts where an interval begins after everything before it has ended.
-    new = np.concatenate([[True], lo[1:] > reach[:-1]])
-    run_lo = lo[new]
-    run_hi = np.maximum.reduceat(hi, np.flatnonzero(new))
+    run_lo, run_hi = write_runs(an, mem)
     return int((run_hi - run_lo).sum())
 
 
@@ -160,18 +142,19 @@ def build_report(an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.
     unit_code = _UNIT_OF_CLASS[an.kind]  # -1: SYNC / FINISH
     body = an.kind != CLASS_CODE[Finish]
 
+    # Sums of integer cycles per queue / unit / layer and queue by bincount (exact: float64 holds them).
+    by_queue = np.bincount(an.queue, weights=cycles, minlength=len(Queue)).astype(np.int64).tolist()
     queues = {}
     for q in Queue:
-        busy = int(cycles[an.queue == q].sum())
+        busy = by_queue[q]
         causes = {f"token from {src.text}": c for (dst, src), c in sorted(sched.stalls.items()) if dst == q}
         stall = sum(causes.values())
         queues[q.text] = QueueFigures(busy, stall, total - busy - stall, causes)
 
-    unit_figs = {}
-    for k, u in enumerate(UNITS):
-        mask = unit_code == k
-        busy = int(cycles[mask].sum())
-        unit_figs[u] = UnitFigures(int(mask.sum()), busy, total - busy, busy / total if total else 0.0)
+    unit_busy = np.bincount(unit_code + 1, weights=cycles, minlength=len(UNITS) + 1).astype(np.int64)[1:].tolist()
+    unit_count = np.bincount(unit_code + 1, minlength=len(UNITS) + 1)[1:].tolist()
+    unit_figs = {u: UnitFigures(unit_count[k], unit_busy[k], total - unit_busy[k], unit_busy[k] / total if total else 0.0)
+                 for k, u in enumerate(UNITS)}
 
     layers = []
     for lid in dict.fromkeys(an.layer[body].tolist()):

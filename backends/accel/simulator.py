@@ -21,16 +21,18 @@ static, so which bytes are written when is worked out before running
 from __future__ import annotations
 
 import gc
+import heapq
 import threading
 import weakref
 from dataclasses import dataclass
 from functools import partial
+from itertools import repeat
 from typing import Mapping, NamedTuple
 
 import numpy as np
 
 from lutc.diagnostics import LutcError
-from lutc.backends.accel.analysis import RANGES, SLOT_ROLES, Analysis, analyze
+from lutc.backends.accel.analysis import RANGES, SLOT_ROLES, Analysis, analyze, write_runs
 from lutc.backends.accel.config import AccelConfig
 from lutc.backends.accel.isa import (
     Bcast, DType, Load, LutBuild, LutMma, Mma, Operand, Red, RedFunc, Store, Vec, VecFunc,
@@ -248,21 +250,28 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
     reads = ~write & ~((mem == MEM_DRAM) & _inside(lo, hi, preloaded))  # inputs and weights are written
     if not reads.any():
         return None
-    watched = np.unique(mem[reads])  # writes to memories nobody reads need no flags
-    sel = np.flatnonzero(reads | (write & np.isin(mem, watched)))
+    watched = np.zeros(len(_MEM_TITLES), dtype=bool)
+    watched[mem[reads]] = True  # writes to memories nobody reads need no flags
+    sel = np.flatnonzero(reads | (write & watched[mem]))
     first = _first_of_each(np.stack([mem[sel] * 2 + write[sel], lo[sel], hi[sel], pat[sel, 0], pat[sel, 2]]))
     events = sel[first]  # each distinct range's earliest occurrence, in (position, slot) order
     events = events[np.argsort(p[events] * (2 * RANGES) + write[events] * RANGES + slot[events], kind="stable")]
-    sizes = (an.program.dram_size, an.config.scratchpad.size_bytes, an.config.accumulator.size_bytes)
-    written = [np.zeros(size if m in watched else 0, dtype=bool) for m, size in enumerate(sizes)]
-    if MEM_DRAM in watched:
+    ev_mem, ev_lo, ev_hi = mem[events], lo[events], hi[events]
+    # Flags only for the bytes some event touches: [base, end) of each watched memory.
+    base, written = [0] * len(_MEM_TITLES), [np.zeros(0, dtype=bool)] * len(_MEM_TITLES)
+    for m in np.flatnonzero(watched).tolist():
+        on = ev_mem == m
+        base[m] = int(ev_lo[on].min())
+        written[m] = np.zeros(int(ev_hi[on].max()) - base[m], dtype=bool)
+    if watched[MEM_DRAM]:
         for a, b in preloaded:
-            written[MEM_DRAM][a:b] = True
-    for e in events.tolist():
-        m, a, b = int(mem[e]), int(lo[e]), int(hi[e])
-        rows, row_bytes, stride = (int(v) for v in pat[e])
-        flags = _flag_view(written[m], a, b, rows, row_bytes, stride)
-        if write[e]:
+            a, b = max(a - base[MEM_DRAM], 0), min(b - base[MEM_DRAM], len(written[MEM_DRAM]))
+            if a < b:
+                written[MEM_DRAM][a:b] = True
+    for e, m, a, b, (rows, row_bytes, stride), writes in zip(events.tolist(), ev_mem.tolist(), ev_lo.tolist(),
+                                                              ev_hi.tolist(), pat[events].tolist(), write[events].tolist()):
+        flags = _flag_view(written[m], a - base[m], b - base[m], rows, row_bytes, stride)
+        if writes:
             flags[...] = True
         elif not flags.all():
             i = int(ins[e])
@@ -316,34 +325,12 @@ def _uninitialized_message(an: Analysis, i: int, slot: int, m: int, lo: int, hi:
     return f"read of uninitialized {_MEM_TITLES[m]}: {role} {MEM_NAMES[m]}[{lo:#x}..{hi:#x}) byte {byte:#x} was never written"
 
 
-def _write_runs(an: Analysis, mem: int, extra: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """The union of the write ranges to `mem` (strided ones row by row) and `extra`: sorted disjoint runs."""
-    ins, slot = np.nonzero(an.used & an.write & (an.mem == mem))
-    lo, hi, pat = an.lo[ins, slot], an.hi[ins, slot], an.pattern[ins, slot]
-    strided = _is_strided(pat)
-    if strided.any():
-        rows, row_bytes, stride = (pat[strided, k] for k in range(3))
-        row = np.arange(int(rows.sum())) - np.repeat(np.cumsum(rows) - rows, rows)  # row number within its range
-        starts = np.repeat(lo[strided], rows) + row * np.repeat(stride, rows)
-        lo = np.concatenate([lo[~strided], starts])
-        hi = np.concatenate([hi[~strided], starts + np.repeat(row_bytes, rows)])
-    lo = np.concatenate([lo, np.array([a for a, _ in extra], dtype=np.int64)])
-    hi = np.concatenate([hi, np.array([b for _, b in extra], dtype=np.int64)])
-    if not len(lo):
-        return lo, hi
-    order = np.argsort(lo, kind="stable")
-    lo, hi = lo[order], hi[order]
-    reach = np.maximum.accumulate(hi)
-    new = np.concatenate([[True], lo[1:] > reach[:-1]])  # a run starts after everything before it has ended
-    return lo[new], np.maximum.reduceat(hi, np.flatnonzero(new))
-
-
 def unwritten_outputs(an: Analysis, preloaded: list[tuple[int, int]]) -> list[tuple[str, int]]:
     """[(output tensor, its first byte that neither the initial image nor any write covers)]."""
     outs = an.program.outputs
     if not outs:
         return []
-    run_lo, run_hi = _write_runs(an, MEM_DRAM, preloaded)
+    run_lo, run_hi = write_runs(an, MEM_DRAM, preloaded)
     missing = []
     for t in outs:
         k = int(np.searchsorted(run_lo, t.addr, side="right")) - 1
@@ -353,13 +340,20 @@ def unwritten_outputs(an: Analysis, preloaded: list[tuple[int, int]]) -> list[tu
     return missing
 
 
-def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot: int) -> np.ndarray:
-    """For range `slot` of instructions `idx`: the execution position of the last write before it
-    that overlaps the range (-1: none). Two reads of a range with the same version see the same bytes."""
+def writes_in_order(an: Analysis, pos: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every write range in execution order: (memory, lo, hi, execution position)."""
     wi, ws = np.nonzero(an.used & an.write)
-    wm, wl, wh, wp = an.mem[wi, ws], an.lo[wi, ws], an.hi[wi, ws], pos[wi]
+    by_time = np.argsort(pos[wi], kind="stable")
+    wi, ws = wi[by_time], ws[by_time]
+    return an.mem[wi, ws], an.lo[wi, ws], an.hi[wi, ws], pos[wi]
+
+
+def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot: int, writes=None) -> np.ndarray:
+    """For range `slot` of instructions `idx`: the execution position of the last write before it
+    that overlaps the range (-1: none). Two reads of a range with the same version see the same bytes.
+    `writes`: writes_in_order(an, pos), when the caller has it."""
+    wm, wl, wh, wp = writes_in_order(an, pos) if writes is None else writes
     m, lo, hi, p = an.mem[idx, slot], an.lo[idx, slot], an.hi[idx, slot], pos[idx]
-    out = np.full(len(idx), -1, dtype=np.int64)
     keys = np.stack([m, lo, hi])
     packed = _pack(keys)
     if packed is None:
@@ -368,8 +362,18 @@ def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot: int) -> 
         _, first, which = np.unique(packed, return_index=True, return_inverse=True)
         ranges = keys[:, first].T
     which = which.reshape(-1)
-    for u, (um, ul, uh) in enumerate(ranges.tolist()):
-        hits = np.sort(wp[(wm == um) & (wl < uh) & (ul < wh)])
+    before = np.searchsorted(wp, p) - 1  # the writes executed before each read: wp[:before + 1]
+    out = np.full(len(idx), -1, dtype=np.int64)
+    if len(ranges) * len(wp) <= 1 << 21:  # all at once: which writes overlap which range
+        um, ul, uh = (c[:, None] for c in ranges.T)
+        overlap = (wm == um) & (wl < uh) & (ul < wh)
+        last = np.maximum.accumulate(np.where(overlap, np.arange(len(wp)), -1), axis=1)  # last overlapping write so far
+        if len(wp):
+            k = np.where(before >= 0, last[which, np.maximum(before, 0)], -1)
+            out = np.where(k >= 0, wp[np.maximum(k, 0)], -1)
+        return out
+    for u, (um, ul, uh) in enumerate(ranges.tolist()):  # many ranges and writes: one range at a time
+        hits = wp[(wm == um) & (wl < uh) & (ul < wh)]
         if len(hits):
             sel = np.flatnonzero(which == u)
             k = np.searchsorted(hits, p[sel]) - 1
@@ -419,27 +423,7 @@ class _Views:
 def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
     """handlers[i]() performs instruction i; None for SYNC and FINISH."""
     handlers: list = [None] * an.n
-    mems = views.mems
-    # DMAs: np.copyto between two views made here, so a DMA runs no Python code of ours.
-    for cls in (Load, Store):
-        idx = an.groups.get(cls)
-        if idx is None:
-            continue
-        strided = (_is_strided(an.pattern[idx, 0]) | _is_strided(an.pattern[idx, 1])).tolist()
-        for i, sm, dm, a, b, c, d, st in zip(idx.tolist(), an.mem[idx, 0].tolist(), an.mem[idx, 1].tolist(),
-                                             an.lo[idx, 0].tolist(), an.hi[idx, 0].tolist(), an.lo[idx, 1].tolist(),
-                                             an.hi[idx, 1].tolist(), strided):
-            if st:  # patterns only for the few 2-D DMAs (a list of them all costs more than the views)
-                pat = an.pattern[i, :2].tolist()
-                src, dst = _pattern_view(mems[sm], a, pat[0]), _pattern_view(mems[dm], c, pat[1])
-            else:
-                src, dst = mems[sm][a:b], mems[dm][c:d]
-            handlers[i] = partial(np.copyto, dst, src)
-    # MMA operands are converted for BLAS once per version of their bytes (see read_versions).
-    versions = {}
-    if Mma in an.groups:
-        idx = an.groups[Mma]
-        versions = dict(zip(idx.tolist(), zip(read_versions(an, pos, idx, 0).tolist(), read_versions(an, pos, idx, 1).tolist())))
+    _prepare_dmas(an, views.mems, handlers)
     # Compute: a closure per distinct instruction (equal field columns), over shared views.
     # Distinct rows come from the columns, not from hashing instruction objects (slow).
     instruction = an.program.instruction
@@ -462,39 +446,72 @@ def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
                 cols = {name: c[~deq] for name, c in cols.items()}
         if not len(todo):
             continue
-        make = _BODIES[cls]
-        if cls is Mma:  # its function depends on the versions of its operands too; prepared from the columns
-            signatures: dict = {}
-            fields = [cols[name].tolist() for name in _MMA_FIELDS]
-            for i, *row in zip(todo.tolist(), *fields):
-                handlers[i] = _body_mma(_MmaFields(*row), views, an.config, versions[i], signatures)
+        if cls is Mma:  # its function depends on the versions of its operands too
+            _prepare_mmas(an, todo, cols, views, pos, handlers)
             continue
+        make = _BODIES[cls]
         first, which = distinct_rows(cols)
         made = [make(instruction(i), views, an.config) for i in todo[first].tolist()]
         if cls is LutMma:  # integer ones take the version of their table bytes
-            tver = read_versions(an, pos, todo, 0).tolist()
-            for i, w, v in zip(todo.tolist(), which.tolist(), tver):
-                f = made[w]
-                handlers[i] = partial(f, v) if isinstance(f, partial) and f.func is _lut_mma_int else f
+            versioned = [isinstance(f, partial) and f.func is _lut_mma_int for f in made]
+            for i, w, v in zip(todo.tolist(), which.tolist(), read_versions(an, pos, todo, 0).tolist()):
+                handlers[i] = partial(made[w], v) if versioned[w] else made[w]
             continue
         for i, w in zip(todo.tolist(), which.tolist()):
             handlers[i] = made[w]
     return handlers
 
 
+def _prepare_dmas(an: Analysis, mems: list[np.ndarray], handlers: list) -> None:
+    """handlers[i] for every LOAD and STORE. A DMA runs no Python code of ours: a contiguous one is a
+    memoryview slice assignment (a memmove, a fifth of np.copyto's per-call cost), a strided one
+    np.copyto between two views. The contiguous ones are made by `map`, per pair of memories:
+    thousands of them, so no Python loop per DMA."""
+    raw = [memoryview(mem) for mem in mems]
+    idx = np.concatenate([an.groups[cls] for cls in (Load, Store) if cls in an.groups] or [np.zeros(0, np.int64)])
+    src_mem, dst_mem = an.mem[idx, 0], an.mem[idx, 1]
+    strided = _is_strided(an.pattern[idx, 0]) | _is_strided(an.pattern[idx, 1])
+    two_d = idx[strided]
+    made = map(partial, repeat(np.copyto), _pattern_views(mems, an, two_d, 1), _pattern_views(mems, an, two_d, 0))
+    for i, handler in zip(two_d.tolist(), made):
+        handlers[i] = handler
+    for sm, dm in set(zip(src_mem[~strided].tolist(), dst_mem[~strided].tolist())):
+        sel = idx[~strided & (src_mem == sm) & (dst_mem == dm)]
+        made = map(partial, repeat(raw[dm].__setitem__), map(slice, an.lo[sel, 1].tolist(), an.hi[sel, 1].tolist()),
+                   map(raw[sm].__getitem__, map(slice, an.lo[sel, 0].tolist(), an.hi[sel, 0].tolist())))
+        for i, handler in zip(sel.tolist(), made):
+            handlers[i] = handler
+
+
 def distinct_rows(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """For same-class field columns: (row of the first occurrence of each distinct row, the
     distinct row of every row). Equal rows are equal instructions up to tokens and layer."""
-    table = np.ascontiguousarray(np.column_stack(
-        [c.view(np.int64) if c.dtype == np.float64 else c.astype(np.int64, copy=False) for c in cols.values()]))
-    rows = table.view(np.dtype((np.void, table.shape[1] * 8))).reshape(-1)  # one sortable key per row
+    table = np.column_stack(
+        [c.view(np.int64) if c.dtype == np.float64 else c.astype(np.int64, copy=False) for c in cols.values()])
+    table = np.ascontiguousarray(table[:, table.min(axis=0) != table.max(axis=0)])  # constant columns tell no rows apart
+    if table.shape[1] <= 1:  # one integer key per row already
+        rows = table.reshape(-1) if table.shape[1] else np.zeros(len(table), dtype=np.int64)
+    else:
+        rows = table.view(np.dtype((np.void, table.shape[1] * 8))).reshape(-1)  # one sortable key per row
     _, first, which = np.unique(rows, return_index=True, return_inverse=True)
     return first, which.reshape(-1)
 
 
-def _pattern_view(arr: np.ndarray, lo: int, pattern: list[int]) -> np.ndarray:
-    rows, row_bytes, stride = pattern
-    return np.ndarray((rows, row_bytes), dtype=arr.dtype, buffer=arr, offset=lo, strides=(stride * arr.itemsize, arr.itemsize))
+def _pattern_views(mems: list[np.ndarray], an: Analysis, idx: np.ndarray, slot: int) -> list[np.ndarray]:
+    """Range `slot` of instructions `idx` as (rows, row_bytes) byte views, strided or not. Ranges with
+    the same memory and pattern are rows of one window view (one view per start byte), so each
+    is a plain index into it."""
+    windows: dict = {}
+    out = []
+    for mem, (rows, row_bytes, stride), lo in zip(an.mem[idx, slot].tolist(), an.pattern[idx, slot].tolist(),
+                                                  an.lo[idx, slot].tolist()):
+        window = windows.get((mem, rows, row_bytes, stride))
+        if window is None:
+            buf, span = mems[mem], (rows - 1) * stride + row_bytes
+            window = windows[mem, rows, row_bytes, stride] = np.ndarray(
+                (len(buf) - span + 1, rows, row_bytes), dtype=buf.dtype, buffer=buf, strides=(1, stride, 1))
+        out.append(window[lo])
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -505,18 +522,31 @@ _INT_RANGE = {np.dtype(np.int8): (-128, 127), np.dtype(np.int16): (-32768, 32767
               np.dtype(np.int32): (-(1 << 31), (1 << 31) - 1), np.dtype(np.uint8): (0, 255)}
 
 
+def _float_bounds(lo: int, hi: int) -> tuple[np.float32, np.float32]:
+    """The f32 values nearest inside [lo, hi]: f32(2^31 - 1) rounds up to 2^31, which no int32 holds."""
+    flo, fhi = np.float32(lo), np.float32(hi)
+    return (np.nextafter(flo, np.float32(0)) if flo < lo else flo), (np.nextafter(fhi, np.float32(0)) if fhi > hi else fhi)
+
+
+_FLOAT_CLIP = {dtype: _float_bounds(lo, hi) for dtype, (lo, hi) in _INT_RANGE.items()}
+
+
 def _store_result(dst: np.ndarray, result: np.ndarray) -> None:
     """Write a float32 or int64 result into dst: floats cast, ints round-half-even and saturate.
     A float result is a temporary of the caller's and is rounded in place."""
     if dst.dtype.kind in "iu":
-        lo, hi = _INT_RANGE[dst.dtype]
+        # np.maximum / np.minimum rather than np.clip: the same result, a third of the per-call cost.
         if result.dtype.kind == "f":
+            lo, hi = _FLOAT_CLIP[dst.dtype]
             np.rint(result, out=result)
-            np.clip(result, lo, hi, out=result)
-            if np.isnan(result.sum()):  # clipped values are finite, so only a NaN makes the sum NaN
+            np.maximum(result, lo, out=result)
+            np.minimum(result, hi, out=result)
+            total = np.add.reduce(result, axis=None)
+            if total != total:  # clipped values are finite, so only a NaN makes the sum NaN
                 raise Hazard(f"NaN converted to {dst.dtype.name}")
         else:
-            result = np.clip(result, lo, hi)
+            lo, hi = _INT_RANGE[dst.dtype]
+            result = np.minimum(np.maximum(result, lo), hi)
     dst[...] = result
 
 
@@ -623,75 +653,182 @@ class _MmaFields(NamedTuple):
     dst_addr: int
     dst_dtype: int
 
-    @classmethod
-    def of(cls, instr: Mma) -> _MmaFields:
-        return cls(instr.m, instr.n, instr.k, int(instr.accum), int(instr.transpose_b), int(instr.a.space), instr.a.addr,
-                   int(instr.a.dtype), int(instr.b.space), instr.b.addr, int(instr.b.dtype), int(instr.dst.space),
-                   instr.dst.addr, int(instr.dst.dtype))
+    def views(self, views: _Views) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Views of A, B (as stored) and dst."""
+        m, n, k = self.m, self.n, self.k
+        return (views.get(_MEM_OF_SPACE[self.a_space], self.a_addr, _NP_OF_DTYPE[self.a_dtype], (m, k)),
+                views.get(_MEM_OF_SPACE[self.b_space], self.b_addr, _NP_OF_DTYPE[self.b_dtype],
+                          (n, k) if self.transpose_b else (k, n)),
+                views.get(_MEM_OF_SPACE[self.dst_space], self.dst_addr, _NP_OF_DTYPE[self.dst_dtype], (m, n)))
 
 
-def _body_mma(instr, views: _Views, config: AccelConfig, versions: tuple[int, int], signatures: dict | None = None):
-    if isinstance(instr, Mma):
-        instr = _MmaFields.of(instr)
-    m, n, k, accum, transpose_b = instr.m, instr.n, instr.k, bool(instr.accum), bool(instr.transpose_b)
-    a = views.get(_MEM_OF_SPACE[instr.a_space], instr.a_addr, _NP_OF_DTYPE[instr.a_dtype], (m, k))
-    b = views.get(_MEM_OF_SPACE[instr.b_space], instr.b_addr, _NP_OF_DTYPE[instr.b_dtype], (n, k) if transpose_b else (k, n))
-    dst = views.get(_MEM_OF_SPACE[instr.dst_space], instr.dst_addr, _NP_OF_DTYPE[instr.dst_dtype], (m, n))
-    if dst.dtype.kind != "i":
-        def body_float() -> None:
-            bm = b.T if transpose_b else b
-            res = a.astype(np.float32) @ bm.astype(np.float32)
-            if accum:
-                res = dst.astype(np.float32) + res
-            dst[...] = res
+def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos: np.ndarray, handlers: list) -> None:
+    """handlers[i] for the MMAs `idx` (field columns `cols`).
 
-        return body_float
-    # What depends only on shapes and dtypes is worked out once per signature (a GEMM has
-    # hundreds of MMAs that differ only in addresses and versions).
-    signature = (m, n, k, accum, a.dtype, b.dtype, dst.dtype)
-    known = None if signatures is None else signatures.get(signature)
-    if known is None:
-        known = _mma_signature(views, *signature)
-        if signatures is not None:
-            signatures[signature] = known
-    work, check, out, lo, hi = known
-    key_a = (instr.a_space, instr.a_addr, a.dtype, a.shape, versions[0])
-    key_b = (instr.b_space, instr.b_addr, b.dtype, b.shape, versions[1])
-    return partial(_mma_int, views.converted, work, a, key_a, b, key_b, transpose_b, out, accum, dst, check, lo, hi)
+    Integer MMAs reading the same B range with the same version (the last write before the read,
+    see read_versions) form a batch, in execution order, as long as each one's A bytes are final
+    before the batch's first MMA runs (its A version comes earlier): that first MMA computes every
+    product of the batch with one BLAS call, and each MMA, at its own time, only accumulates and
+    stores its rows (a GEMM's m-tiles sharing a B tile cost one call instead of one each). The
+    products are exact integers (see _mma_work_dtype), so batching changes no bit; overflow is
+    still checked by the MMA that stores it, at its own time.
+    """
+    writes = writes_in_order(an, pos)
+    a_versions, b_versions = (read_versions(an, pos, idx, slot, writes) for slot in (0, 1))
+    column = {name: cols[name].tolist() for name in _MMA_FIELDS}
+
+    def fields(r: int) -> _MmaFields:
+        return _MmaFields(*(column[name][r] for name in _MMA_FIELDS))
+
+    integer = _IS_INT_DTYPE[cols["dst.dtype"]]
+    for r in np.flatnonzero(~integer).tolist():
+        f = fields(r)
+        handlers[int(idx[r])] = _body_mma_float(*f.views(views), bool(f.transpose_b), bool(f.accum))
+    rows = np.flatnonzero(integer)
+    if not len(rows):
+        return
+    keys = {name: cols[name][rows] for name in _MMA_BATCH_KEY}
+    keys["b.version"] = b_versions[rows]
+    _, key = distinct_rows(keys)  # MMAs with equal keys read the same B bytes
+    where = pos[idx]
+    grouped = np.lexsort((where[rows], key))  # by key, each group in execution order
+    rows = rows[grouped]
+    batches = _split_batches(key[grouped], where[rows], a_versions[rows])
+    # Per MMA: its accumulator view and range.
+    dst_keys = list(zip(column["dst.space"], column["dst.addr"], column["dst.dtype"], column["m"], column["n"]))
+    dst_of = {}
+    for space, addr, dtype, m, n in set(dst_keys):
+        dst = views.get(_MEM_OF_SPACE[space], addr, _NP_OF_DTYPE[dtype], (m, n))
+        dst_of[space, addr, dtype, m, n] = (dst, *_INT_RANGE[dst.dtype])
+    work_dtypes: dict = {}
+    results = _ResultBuffers()
+    accum, ins = column["accum"], idx.tolist()
+    rows, where, a_versions, b_versions = rows.tolist(), where.tolist(), a_versions.tolist(), b_versions.tolist()
+    for first, stop in batches:
+        batch = rows[first:stop]
+        head = fields(batch[0])
+        m, n, k = head.m, head.n, head.k
+        a_dtype, b_dtype = _NP_OF_DTYPE[head.a_dtype], _NP_OF_DTYPE[head.b_dtype]
+        if (k, a_dtype, b_dtype) not in work_dtypes:
+            work_dtypes[k, a_dtype, b_dtype] = _mma_work_dtype(k, a_dtype, b_dtype)
+        work = work_dtypes[k, a_dtype, b_dtype]
+        out = results.take((len(batch), m, n), work, where[batch[0]], where[batch[-1]])
+        a_sources, a_key = _stacked_operand(views, head, [column["a.space"][r] for r in batch],
+                                            [column["a.addr"][r] for r in batch], [a_versions[r] for r in batch])
+        b = head.views(views)[1]
+        compute = partial(_mma_batch, views.converted, work, a_key, a_sources, (id(b), b_versions[batch[0]]), b,
+                          bool(head.transpose_b), out.reshape(-1, n))
+        largest = k * _INT_MAGNITUDE[a_dtype] * _INT_MAGNITUDE[b_dtype]  # of any product: the check is static
+        for r, res in zip(batch, out):
+            dst, lo, hi = dst_of[dst_keys[r]]
+            handlers[ins[r]] = partial(_mma_store, res, accum[r], dst, accum[r] or largest > hi, lo, hi)
+        handlers[ins[batch[0]]] = partial(_compute_then_store, compute, handlers[ins[batch[0]]])
 
 
-def _mma_signature(views: _Views, m: int, n: int, k: int, accum: bool, a_dtype, b_dtype, dst_dtype):
-    """(work dtype, whether to check overflow, result scratch, accumulator range) of an integer MMA."""
-    lo, hi = _INT_RANGE[dst_dtype]
-    # Largest |A . B| entry: the sums are exact in the narrowest float type that holds it (BLAS).
-    bound = k * max(abs(v) for v in _INT_RANGE[a_dtype]) * max(abs(v) for v in _INT_RANGE[b_dtype])
-    work = np.float32 if bound <= _EXACT_F32 else np.float64
+_MMA_BATCH_KEY = ("m", "n", "k", "transpose_b", "a.dtype", "b.space", "b.addr", "b.dtype")
+_IS_INT_DTYPE = np.array([_NP_OF_DTYPE[code].kind == "i" for code in range(len(_NP_OF_DTYPE))])
+
+
+def _split_batches(key: np.ndarray, where: np.ndarray, a_version: np.ndarray) -> list[tuple[int, int]]:
+    """[lo, hi) runs of MMAs (grouped by `key`, in execution order within a group) that form batches:
+    a group splits where an MMA's A version is not before the current batch's first MMA."""
+    starts = np.flatnonzero(np.diff(key, prepend=-1) != 0).tolist() + [len(key)]
+    head_pos = np.repeat(where[starts[:-1]], np.diff(starts))
+    if (a_version < head_pos).all():  # the usual case: every group is one batch
+        return list(zip(starts[:-1], starts[1:]))
+    batches = []
+    where, a_version = where.tolist(), a_version.tolist()
+    for lo, hi in zip(starts[:-1], starts[1:]):
+        head = lo
+        for r in range(lo + 1, hi):
+            if a_version[r] >= where[head]:
+                batches.append((head, r))
+                head = r
+        batches.append((head, hi))
+    return batches
+
+
+class _ResultBuffers:
+    """Result buffers for MMA batches, reused once every MMA of the batch holding one has stored."""
+
+    def __init__(self):
+        self._free: dict[tuple, list] = {}  # (shape, dtype) -> heap of (last position using it, n, buffer)
+
+    def take(self, shape: tuple[int, int], dtype, first: int, last: int) -> np.ndarray:
+        heap = self._free.setdefault((shape, dtype), [])
+        if heap and heap[0][0] < first:
+            _, _, buf = heapq.heappop(heap)
+        else:
+            buf = np.empty(shape, dtype=dtype)
+        heapq.heappush(heap, (last, id(buf), buf))
+        return buf
+
+
+def _stacked_operand(views: _Views, head: _MmaFields, spaces: list[int], addrs: list[int], versions: list[int]):
+    """The A operands of a batch (memory spaces, addresses; shape and dtype of the head's), stacked by
+    rows: (sources, cache key). One view when they lie back to back in one memory (a GEMM's
+    m-tiles), else one view each (concatenated per run)."""
+    m, k = head.m, head.k
+    mem, dtype = _MEM_OF_SPACE[head.a_space], _NP_OF_DTYPE[head.a_dtype]
+    tile = m * k * dtype.itemsize
+    if spaces.count(spaces[0]) == len(spaces) and addrs == list(range(addrs[0], addrs[0] + len(addrs) * tile, tile)):
+        sources = (views.get(mem, addrs[0], dtype, (len(addrs) * m, k)),)
+    else:
+        sources = tuple(views.get(_MEM_OF_SPACE[space], addr, dtype, (m, k)) for space, addr in zip(spaces, addrs))
+    return sources, (tuple(map(id, sources)), tuple(versions))
+
+
+def _mma_work_dtype(k: int, a_dtype: np.dtype, b_dtype: np.dtype):
+    """The narrowest float type whose BLAS sums of k products of these integers are exact."""
+    bound = k * _INT_MAGNITUDE[a_dtype] * _INT_MAGNITUDE[b_dtype]  # the largest |A . B| entry
     if bound > _EXACT_F64:  # pragma: no cover - k beyond 2^37 for 8-bit operands
         raise Hazard(f"MMA with k = {k} is too long to simulate exactly")
-    return work, accum or bound > hi, views.scratch((m, n), 1, work), lo, hi
+    return np.float32 if bound <= _EXACT_F32 else np.float64
 
 
-def _converted(converted: dict, key, view: np.ndarray, work) -> np.ndarray:
-    """An MMA operand converted for BLAS, once per (range, version)."""
+_INT_MAGNITUDE = {dtype: max(-lo, hi) for dtype, (lo, hi) in _INT_RANGE.items()}
+
+
+def _converted(converted: dict, key, sources: tuple[np.ndarray, ...], work) -> np.ndarray:
+    """An MMA operand (its row blocks `sources`) converted for BLAS, once per (ranges, versions)."""
     x = converted.get(key)
     if x is None:
         if len(converted) > 256:  # keep memory bounded; a miss only costs a conversion
             converted.pop(next(iter(converted)))
-        x = converted[key] = view.astype(work)
+        x = converted[key] = sources[0].astype(work) if len(sources) == 1 else np.concatenate(sources, dtype=work)
     return x
 
 
-def _mma_int(converted, work, a, key_a, b, key_b, transpose_b, out, accum, dst, check, lo, hi) -> None:
-    """Integer MMA on BLAS, exact (see _mma_signature)."""
-    bm = _converted(converted, key_b, b, work)
-    np.matmul(_converted(converted, key_a, a, work), bm.T if transpose_b else bm, out=out)
-    res = out
+def _mma_batch(converted, work, a_key, a_sources, b_key, b, transpose_b, out) -> None:
+    """The products of one batch of integer MMAs, into `out` (exact: see _mma_work_dtype)."""
+    bm = _converted(converted, b_key, (b,), work)
+    np.matmul(_converted(converted, a_key, a_sources, work), bm.T if transpose_b else bm, out=out)
+
+
+def _mma_store(res, accum, dst, check, lo, hi) -> None:
+    """One MMA's rows of its batch's products: accumulate, check overflow, store."""
     if accum:
-        res = out.astype(np.int64)
+        res = res.astype(np.int64)
         res += dst
     if check and (res.min() < lo or res.max() > hi):
         raise _overflow(dst.dtype, res.astype(np.int64), "MMA result")
     dst[...] = res
+
+
+def _compute_then_store(compute, store) -> None:
+    compute()
+    store()
+
+
+def _body_mma_float(a: np.ndarray, b: np.ndarray, dst: np.ndarray, transpose_b: bool, accum: bool):
+    def body_float() -> None:
+        bm = b.T if transpose_b else b
+        res = a.astype(np.float32) @ bm.astype(np.float32)
+        if accum:
+            res = dst.astype(np.float32) + res
+        dst[...] = res
+
+    return body_float
 
 
 def _vec_source(views: _Views, op: Operand, rows: int, cols: int) -> np.ndarray:
@@ -864,4 +1001,4 @@ def _body_red(instr: Red, views: _Views, config: AccelConfig):
     return body
 
 
-_BODIES = {LutBuild: _body_lut_build, LutMma: _body_lut_mma, Mma: _body_mma, Vec: _body_vec, Red: _body_red}
+_BODIES = {LutBuild: _body_lut_build, LutMma: _body_lut_mma, Vec: _body_vec, Red: _body_red}

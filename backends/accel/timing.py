@@ -329,38 +329,32 @@ def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray) -> Schedul
     free = [0, 0, 0]
     start = [0] * n
     end = [-1] * n
-    ready = [0] * n
-    waited = [-1] * n
-    stalls = {}
-    queue_of = q_arr.tolist()
     remaining = body
+    # The longest path: each queue advances until an instruction waits for a token whose pushing
+    # instruction has not been scheduled yet; then the next queue. Only start and end are kept
+    # here (one step per instruction); stalls are worked out afterwards, column-wise.
     while remaining:
         progress = False
         for q in (0, 1, 2):
             o, p, t_free = order[q], ptr[q], free[q]
             while p < lens[q]:
                 i = o[p]
-                t, why = t_free, -1
+                t = t_free
                 a = src_a[i]
                 if a >= 0:
                     e = end[a]
                     if e < 0:
                         break
                     if e > t:
-                        t, why = e, a
+                        t = e
                 b = src_b[i]
                 if b >= 0:
                     e = end[b]
                     if e < 0:
                         break
                     if e > t:
-                        t, why = e, b
+                        t = e
                 start[i] = t
-                ready[i] = t_free
-                if why >= 0:
-                    waited[i] = queue_of[why]
-                    key = (q, queue_of[why])
-                    stalls[key] = stalls.get(key, 0) + t - t_free
                 t_free = end[i] = t + cyc[i]
                 p += 1
             if p != ptr[q]:
@@ -368,13 +362,33 @@ def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray) -> Schedul
                 ptr[q], free[q] = p, t_free
                 progress = True
         if not progress:
-            raise _cycle(order, ptr, lens, src_a, src_b, end, queue_of)
+            raise _cycle(order, ptr, lens, src_a, src_b, end, q_arr.tolist())
     total = max(free)
+    start_a, end_a = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
+    ready, waited, stalls = _stalls(q_arr, order, src[0], src[1], start_a[:body], end_a[:body])
     if n:
-        start[n - 1] = end[n - 1] = ready[n - 1] = total
-    stall_map = {(Queue(q), Queue(w)): c for (q, w), c in sorted(stalls.items())}
-    as_array = lambda xs: np.asarray(xs, dtype=np.int64)  # noqa: E731
-    return Schedule(as_array(start), as_array(end), as_array(ready), as_array(waited), total, stall_map, leftover)
+        start_a[n - 1] = end_a[n - 1] = total
+        ready = np.append(ready, total)
+        waited = np.append(waited, -1)
+    return Schedule(start_a, end_a, ready, waited, total, stalls, leftover)
+
+
+def _stalls(queue: np.ndarray, order: list[list[int]], src_a: np.ndarray, src_b: np.ndarray, start: np.ndarray,
+            end: np.ndarray):
+    """(ready, waited_for, stall cycles per (waiting queue, queue waited for)) of a schedule: an
+    instruction is ready when its queue's previous one ends, and waited for the token that came
+    last, if it came after that (the first source on a tie)."""
+    ready = np.zeros(len(start), dtype=np.int64)
+    for o in order:
+        ready[o[1:]] = end[o[:-1]]
+    end_a = np.where(src_a >= 0, end[src_a], -1)
+    end_b = np.where(src_b >= 0, end[src_b], -1)
+    why = np.where(end_b > np.maximum(ready, end_a), src_b, np.where(end_a > ready, src_a, -1))
+    waited = np.where(why >= 0, queue[why], -1)
+    stalled = np.flatnonzero(why >= 0)
+    per_pair = np.bincount(queue[stalled] * 3 + waited[stalled], weights=(start - ready)[stalled], minlength=9)
+    stalls = {(Queue(k // 3), Queue(k % 3)): int(c) for k, c in enumerate(per_pair.tolist()) if c}  # a stall is > 0
+    return ready, waited, stalls
 
 
 def _cycle(order, ptr, lens, src_a, src_b, end, queue_of) -> Hazard:
