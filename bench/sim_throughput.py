@@ -32,6 +32,10 @@ NumPy columns, when it is built or loaded (what `lutc sim` does with a program f
   32-byte instruction words into columns) plus `validate_program` against the config;
 * load + first run: both, on a freshly loaded program each time (the honest `lutc sim` figure).
 
+A last line per program fits time = fixed + instructions / marginal rate to load + first runs
+of the program and its half-size twin: the per-program setup and what each further
+instruction costs. BLAS runs on one thread (set before NumPy loads), like the simulator.
+
 The baseline is a plain Python interpreter of the same instruction stream (one instruction
 at a time, element loops, no NumPy in the inner loops), run on a smaller mlp-decode; it also
 checks that both compute the same outputs.
@@ -299,6 +303,20 @@ class PlainInterpreter:
 # Measuring
 # ---------------------------------------------------------------------------------------
 
+def min_cpu_times(fns, runs: int) -> list[float]:
+    """The least process-CPU seconds of `runs` calls of each of `fns`, called in turn (after one
+    warm-up call each), so that all of them see the same load on a shared machine."""
+    for fn in fns:
+        fn()
+    best = [math.inf] * len(fns)
+    for _ in range(runs):
+        for k, fn in enumerate(fns):
+            c0 = time.process_time()
+            fn()
+            best[k] = min(best[k], time.process_time() - c0)
+    return best
+
+
 def median_time(fn, runs: int) -> tuple[float, float]:
     """Median wall and process-CPU seconds of `runs` calls (after one warm-up call)."""
     fn()
@@ -365,21 +383,25 @@ def main(argv: list[str] | None = None) -> int:
         for mode, fn in modes:
             wall, cpu = median_time(fn, runs)
             print(f"{name:<16}{mode:<24}{n:>8}{wall:>10.4f}{n / wall:>12,.0f}{cpu:>10.4f}{n / cpu:>15,.0f}")
-            if mode == "load + first run":
-                scaling.append((name, n, cpu, half))
+        scaling.append((name, program, half))
 
-    # Time = fixed + instructions / marginal rate, from the program and its half-size twin
-    # (load + first run, CPU time): what each further instruction costs, and the per-program setup.
-    for name, n, cpu, half in scaling:
-        blob, inputs = half.to_bytes(), program_inputs(half)
+    # Time = fixed + instructions / marginal rate, fitted to the program and its half-size twin
+    # (load + first run; the least CPU time of 2 * runs each, the two run in turn, as medians of
+    # a few runs on a shared machine are too noisy for a difference): the per-program setup,
+    # and what each further instruction costs.
+    def load_and_run(program: Program):
+        blob, inputs = program.to_bytes(), program_inputs(program)
 
-        def load_and_run() -> None:
+        def run() -> None:
             loaded = Program.from_bytes(blob)
             validate_program(loaded, edge)
             Simulator(edge).run(loaded, inputs)
 
-        n_half = len(half.instructions)
-        _, cpu_half = median_time(load_and_run, runs)
+        return run
+
+    for name, program, half in scaling:
+        n_half, n = len(half.instructions), len(program.instructions)
+        cpu_half, cpu = min_cpu_times([load_and_run(half), load_and_run(program)], 2 * runs)
         per_instr = (cpu - cpu_half) / (n - n_half)
         print(f"scaling {name:<16} load + first run: {n_half} instrs {cpu_half * 1e3:.2f} ms, {n} instrs {cpu * 1e3:.2f} ms: "
               f"marginal {1 / per_instr:,.0f} instr/s, fixed {(cpu - n * per_instr) * 1e3:.2f} ms per program")

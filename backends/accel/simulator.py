@@ -721,7 +721,10 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos:
         largest = k * _INT_MAGNITUDE[a_dtype] * _INT_MAGNITUDE[b_dtype]  # of any product: the check is static
         for r, res in zip(batch, out):
             dst, lo, hi = dst_of[dst_keys[r]]
-            handlers[ins[r]] = partial(_mma_store, res, accum[r], dst, accum[r] or largest > hi, lo, hi)
+            if accum[r] or largest > hi:
+                handlers[ins[r]] = partial(_mma_store, res, accum[r], dst, True, lo, hi)
+            else:  # nothing to add or check: a plain (exact) cast into the accumulator, no Python frame
+                handlers[ins[r]] = partial(np.copyto, dst, res, casting="unsafe")
         handlers[ins[batch[0]]] = partial(_compute_then_store, compute, handlers[ins[batch[0]]])
 
 

@@ -6,9 +6,11 @@ gives; operand versions must match a brute-force search."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lutc.diagnostics import LutcError
 from lutc.backends.accel.isa import Load, Mma, Queue, Store, Sync, Vec, VecFunc, acc, sp
 from lutc.backends.accel.program import ProgramBuilder
 from lutc.backends.accel.simulator import Simulator, read_versions
@@ -95,3 +97,24 @@ def test_read_versions_match_brute_force(edge, stream):
                        if an.used[j, w] and an.write[j, w] and an.mem[j, w] == m and an.lo[j, w] < hi and lo < an.hi[j, w]
                        and pos[j] < pos[i]]
             assert version == max(earlier, default=-1)
+
+
+def test_overflow_is_reported_by_the_mma_that_stores_it(edge):
+    """All 520 MMAs read the same A and B bytes (one batch, computed at the first); each adds
+    256 * 128 * 128 = 2^22 to the accumulator, so the 512th is the first past 2^31 - 1."""
+    k, n, count = 256, 8, 520
+    b = ProgramBuilder("mma_overflow", config=edge)
+    a_t = b.tensor("a", "input", "i8", (1, k))
+    b_t = b.tensor("bt", "weight", "i8", (n, k), data=np.full((n, k), -128, dtype=np.int8))
+    c_t = b.tensor("c", "output", "i32", (1, n))
+    b.emit(Load(sp=sp(0), dram=a_t.addr, rows=1, row_bytes=k))
+    b.emit(Load(sp=sp(0x400), dram=b_t.addr, rows=1, row_bytes=n * k, push_next=True))
+    for j in range(count):
+        b.emit(Mma(dst=acc(0, "i32"), a=sp(0, "i8"), b=sp(0x400, "i8"), m=1, n=n, k=k, transpose_b=True, accum=j > 0,
+                   pop_prev=j == 0, push_next=j == count - 1))
+    b.emit(Store(dram=c_t.addr, sp=acc(0), rows=1, row_bytes=n * 4, pop_prev=True))
+    b.finish()
+    program = b.build()
+    with pytest.raises(LutcError, match=r"instruction #513 \(compute queue, MMA\): MMA result overflows the int32 "
+                                        r"accumulator: 2147483648"):
+        Simulator(edge).run(program, {"a": np.full((1, k), -128, dtype=np.int8)})
