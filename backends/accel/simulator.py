@@ -697,7 +697,7 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos:
     # Per MMA: its accumulator view and range.
     dst_keys = list(zip(column["dst.space"], column["dst.addr"], column["dst.dtype"], column["m"], column["n"]))
     dst_of = {}
-    for space, addr, dtype, m, n in set(dst_keys):
+    for space, addr, dtype, m, n in {dst_keys[r] for r in rows.tolist()}:
         dst = views.get(_MEM_OF_SPACE[space], addr, _NP_OF_DTYPE[dtype], (m, n))
         dst_of[space, addr, dtype, m, n] = (dst, *_INT_RANGE[dst.dtype])
     work_dtypes: dict = {}
@@ -722,7 +722,7 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos:
         for r, res in zip(batch, out):
             dst, lo, hi = dst_of[dst_keys[r]]
             if accum[r] or largest > hi:
-                handlers[ins[r]] = partial(_mma_store, res, accum[r], dst, True, lo, hi)
+                handlers[ins[r]] = partial(_mma_store, res, bool(accum[r]), dst, lo, hi)
             else:  # nothing to add or check: a plain (exact) cast into the accumulator, no Python frame
                 handlers[ins[r]] = partial(np.copyto, dst, res, casting="unsafe")
         handlers[ins[batch[0]]] = partial(_compute_then_store, compute, handlers[ins[batch[0]]])
@@ -808,12 +808,12 @@ def _mma_batch(converted, work, a_key, a_sources, b_key, b, transpose_b, out) ->
     np.matmul(_converted(converted, a_key, a_sources, work), bm.T if transpose_b else bm, out=out)
 
 
-def _mma_store(res, accum, dst, check, lo, hi) -> None:
+def _mma_store(res, accum, dst, lo, hi) -> None:
     """One MMA's rows of its batch's products: accumulate, check overflow, store."""
     if accum:
         res = res.astype(np.int64)
         res += dst
-    if check and (res.min() < lo or res.max() > hi):
+    if res.min() < lo or res.max() > hi:
         raise _overflow(dst.dtype, res.astype(np.int64), "MMA result")
     dst[...] = res
 

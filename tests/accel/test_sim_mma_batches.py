@@ -118,3 +118,26 @@ def test_overflow_is_reported_by_the_mma_that_stores_it(edge):
     with pytest.raises(LutcError, match=r"instruction #513 \(compute queue, MMA\): MMA result overflows the int32 "
                                         r"accumulator: 2147483648"):
         Simulator(edge).run(program, {"a": np.full((1, k), -128, dtype=np.int8)})
+
+
+def test_fp16_mmas_accumulate_in_f32(ltc):
+    """Float MMAs are not batched (BLAS may sum in another order per shape); each runs on its own."""
+    m, k, n = 16, 32, 16
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((2, m, k)).astype(np.float16)
+    bt = rng.standard_normal((n, k)).astype(np.float16)
+    b = ProgramBuilder("fp16_mma", config=ltc)
+    a_t = b.tensor("a", "input", "f16", a.shape)
+    b_t = b.tensor("bt", "weight", "f16", bt.shape, data=bt)
+    c_t = b.tensor("c", "output", "f32", (m, n))
+    b.emit(Load(sp=sp(0), dram=a_t.addr, rows=1, row_bytes=a.nbytes))
+    b.emit(Load(sp=sp(0x1000), dram=b_t.addr, rows=1, row_bytes=bt.nbytes, push_next=True))
+    for t in range(2):
+        b.emit(Mma(dst=acc(0, "f32"), a=sp(t * m * k * 2, "f16"), b=sp(0x1000, "f16"), m=m, n=n, k=k, transpose_b=True,
+                   accum=t == 1, pop_prev=t == 0, push_next=t == 1))
+    b.emit(Store(dram=c_t.addr, sp=acc(0), rows=1, row_bytes=m * n * 4, pop_prev=True))
+    b.finish()
+    out = Simulator(ltc).run(b.build(), {"a": a}).outputs["c"]
+    f32 = np.float32
+    expected = (a[0].astype(f32) @ bt.astype(f32).T) + (a[1].astype(f32) @ bt.astype(f32).T)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-5)  # f32 sums; BLAS may order them differently
