@@ -24,7 +24,7 @@ from lutc.backends.accel.program import (
     check_structure, describe_instruction, instruction_accesses, instruction_location,
 )
 
-from lutc.backends.accel.columns import CLASSES, extract_columns, enum_column as _enum_column  # noqa: F401 (re-exported)
+from lutc.backends.accel.columns import CLASSES, distinct_rows, extract_columns, enum_column as _enum_column  # noqa: F401 (re-exported)
 # The operand each byte-range slot belongs to, per class (the roles program.instruction_accesses names).
 SLOT_ROLES = {
     Load: ("src", "dst"), Store: ("src", "dst"), LutBuild: ("src", "dst"), LutMma: ("tbl", "w", "dst", "dst"),
@@ -152,22 +152,12 @@ def _explain(program: Program, i: int, config: AccelConfig, ctx: CheckContext) -
     raise AssertionError(f"instruction #{i} failed a vectorized check that the scalar checks accept")  # pragma: no cover
 
 
-def _signature_representatives(table: np.ndarray) -> np.ndarray:
-    """Index of the first row of each distinct row of an integer table, in row order."""
-    varying = table[:, table.min(axis=0) != table.max(axis=0)]
-    if not varying.shape[1]:
-        return np.zeros(1, dtype=np.int64)
-    rows = np.ascontiguousarray(varying).view(np.dtype((np.void, varying.shape[1] * varying.itemsize))).reshape(-1)
-    _, first = np.unique(rows, return_index=True)  # one sort of whole rows (as bytes)
-    return np.sort(first)
-
-
 def _check_signatures(program, idx, cols, deps, config, ctx) -> int | None:
     """Run the address-independent checks once per distinct signature; the first bad instruction or None."""
-    parts = [c.view(np.int64) if c.dtype == np.float64 else c for name, c in cols.items()
-             if not name.endswith(".addr") and name != "dram"]
-    table = np.column_stack(parts + [deps.astype(np.int64)])
-    for k in _signature_representatives(table):
+    signature = {name: c for name, c in cols.items() if not name.endswith(".addr") and name != "dram"}
+    signature["deps"] = deps @ np.array([1, 2, 4, 8])  # the four token flags as one integer
+    first, _ = distinct_rows(signature)
+    for k in np.sort(first):
         try:
             check_instruction(program.instruction(int(idx[k])), config, ctx)
         except InstructionError:

@@ -217,3 +217,18 @@ def enum_column(objs: list, attr: str) -> np.ndarray:
         return np.fromiter(map(attrgetter(attr + "._value_"), objs), dtype=np.int64, count=len(objs))
     except AttributeError:
         return np.fromiter(map(attrgetter(attr), objs), dtype=np.int64, count=len(objs))
+
+
+def distinct_rows(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """For same-length integer (or float64) columns: (row of the first occurrence of each distinct
+    row, the distinct row of every row). Constant columns are dropped first (they tell no rows
+    apart); what is left is sorted once, as one integer or one byte string per row."""
+    table = np.column_stack(
+        [c.view(np.int64) if c.dtype == np.float64 else c.astype(np.int64, copy=False) for c in cols.values()])
+    table = np.ascontiguousarray(table[:, table.min(axis=0) != table.max(axis=0)])
+    if table.shape[1] <= 1:  # one integer key per row already
+        rows = table.reshape(-1) if table.shape[1] else np.zeros(len(table), dtype=np.int64)
+    else:
+        rows = table.view(np.dtype((np.void, table.shape[1] * 8))).reshape(-1)
+    _, first, which = np.unique(rows, return_index=True, return_inverse=True)
+    return first, which.reshape(-1)

@@ -33,6 +33,7 @@ import numpy as np
 
 from lutc.diagnostics import LutcError
 from lutc.backends.accel.analysis import RANGES, SLOT_ROLES, Analysis, analyze, write_runs
+from lutc.backends.accel.columns import distinct_rows
 from lutc.backends.accel.config import AccelConfig
 from lutc.backends.accel.isa import (
     Bcast, DType, Load, LutBuild, LutMma, Mma, Operand, Red, RedFunc, Store, Vec, VecFunc,
@@ -481,20 +482,6 @@ def _prepare_dmas(an: Analysis, mems: list[np.ndarray], handlers: list) -> None:
                    map(raw[sm].__getitem__, map(slice, an.lo[sel, 0].tolist(), an.hi[sel, 0].tolist())))
         for i, handler in zip(sel.tolist(), made):
             handlers[i] = handler
-
-
-def distinct_rows(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """For same-class field columns: (row of the first occurrence of each distinct row, the
-    distinct row of every row). Equal rows are equal instructions up to tokens and layer."""
-    table = np.column_stack(
-        [c.view(np.int64) if c.dtype == np.float64 else c.astype(np.int64, copy=False) for c in cols.values()])
-    table = np.ascontiguousarray(table[:, table.min(axis=0) != table.max(axis=0)])  # constant columns tell no rows apart
-    if table.shape[1] <= 1:  # one integer key per row already
-        rows = table.reshape(-1) if table.shape[1] else np.zeros(len(table), dtype=np.int64)
-    else:
-        rows = table.view(np.dtype((np.void, table.shape[1] * 8))).reshape(-1)  # one sortable key per row
-    _, first, which = np.unique(rows, return_index=True, return_inverse=True)
-    return first, which.reshape(-1)
 
 
 def _pattern_views(mems: list[np.ndarray], an: Analysis, idx: np.ndarray, slot: int) -> list[np.ndarray]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from lutc.backends.accel.analysis import extract_columns
+from lutc.backends.accel.columns import distinct_rows
 from lutc.backends.accel.isa import DType, Load, Mma, Operand, Space, Store, Vec, VecFunc, acc, sp
 from lutc.backends.accel.program import ProgramBuilder
-from lutc.backends.accel.simulator import Simulator, distinct_rows
+from lutc.backends.accel.simulator import Simulator
 
 
 def _deq_reference(a, scale, zero, row_scale, row_sum, imm):
