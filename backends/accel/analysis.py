@@ -202,12 +202,17 @@ def _bounds_failures(mem, lo, hi, used, config, ctx) -> list[int]:
     return out
 
 
+def is_strided(pattern: np.ndarray) -> np.ndarray:
+    """For (..., 3) patterns (rows, row_bytes, stride): rows that are not one contiguous range."""
+    return (pattern[..., 0] > 1) & (pattern[..., 1] != pattern[..., 2])
+
+
 def write_runs(an: Analysis, mem: int, extra: list[tuple[int, int]] = ()) -> tuple[np.ndarray, np.ndarray]:
     """The union of the write ranges to `mem` (strided ones row by row) and `extra`: sorted disjoint
     runs [lo, hi), as two arrays."""
     ins, slot = np.nonzero(an.used & an.write & (an.mem == mem))
     lo, hi, pat = an.lo[ins, slot], an.hi[ins, slot], an.pattern[ins, slot]
-    strided = (pat[:, 0] > 1) & (pat[:, 1] != pat[:, 2])  # not one contiguous range
+    strided = is_strided(pat)
     if strided.any():
         rows, row_bytes, stride = (pat[strided, k] for k in range(3))
         row = np.arange(int(rows.sum())) - np.repeat(np.cumsum(rows) - rows, rows)  # row number within its range

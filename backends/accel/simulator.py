@@ -32,7 +32,7 @@ from typing import Mapping, NamedTuple
 import numpy as np
 
 from lutc.diagnostics import LutcError
-from lutc.backends.accel.analysis import RANGES, SLOT_ROLES, Analysis, analyze, write_runs
+from lutc.backends.accel.analysis import RANGES, SLOT_ROLES, Analysis, analyze, is_strided, write_runs
 from lutc.backends.accel.columns import distinct_rows
 from lutc.backends.accel.config import AccelConfig
 from lutc.backends.accel.isa import (
@@ -210,11 +210,6 @@ def _slot_access(an: Analysis, i: int, slot: int, accesses):
 _MEM_TITLES = ("DRAM", "scratchpad", "accumulator buffer")
 
 
-def _is_strided(pattern: np.ndarray) -> np.ndarray:
-    """For (..., 3) patterns (rows, row_bytes, stride): rows that are not one contiguous range."""
-    return (pattern[..., 0] > 1) & (pattern[..., 1] != pattern[..., 2])
-
-
 def _inside(lo: np.ndarray, hi: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
     """Whether each [lo, hi) lies inside one of the disjoint `ranges`."""
     if not ranges:
@@ -319,7 +314,7 @@ def _first_of_each(keys: np.ndarray) -> np.ndarray:
 def _uninitialized_message(an: Analysis, i: int, slot: int, m: int, lo: int, hi: int, byte: int) -> str:
     instr = an.program.instruction(i)
     if isinstance(instr, (Load, Store)):
-        if _is_strided(an.pattern[i, :2]).any():
+        if is_strided(an.pattern[i, :2]).any():
             return f"read of uninitialized {_MEM_TITLES[m]}: src byte {byte:#x} was never written"
         return f"read of uninitialized {_MEM_TITLES[m]}: src [{lo:#x}..{hi:#x}) byte {byte:#x} was never written"
     role = SLOT_ROLES[type(instr)][slot]
@@ -425,6 +420,7 @@ def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
     """handlers[i]() performs instruction i; None for SYNC and FINISH."""
     handlers: list = [None] * an.n
     _prepare_dmas(an, views.mems, handlers)
+    writes = writes_in_order(an, pos) if Mma in an.groups or LutMma in an.groups else None  # for operand versions
     # Compute: a closure per distinct instruction (equal field columns), over shared views.
     # Distinct rows come from the columns, not from hashing instruction objects (slow).
     instruction = an.program.instruction
@@ -448,14 +444,14 @@ def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
         if not len(todo):
             continue
         if cls is Mma:  # its function depends on the versions of its operands too
-            _prepare_mmas(an, todo, cols, views, pos, handlers)
+            _prepare_mmas(an, todo, cols, views, pos, writes, handlers)
             continue
         make = _BODIES[cls]
         first, which = distinct_rows(cols)
         made = [make(instruction(i), views, an.config) for i in todo[first].tolist()]
         if cls is LutMma:  # integer ones take the version of their table bytes
             versioned = [isinstance(f, partial) and f.func is _lut_mma_int for f in made]
-            for i, w, v in zip(todo.tolist(), which.tolist(), read_versions(an, pos, todo, 0).tolist()):
+            for i, w, v in zip(todo.tolist(), which.tolist(), read_versions(an, pos, todo, 0, writes).tolist()):
                 handlers[i] = partial(made[w], v) if versioned[w] else made[w]
             continue
         for i, w in zip(todo.tolist(), which.tolist()):
@@ -471,7 +467,7 @@ def _prepare_dmas(an: Analysis, mems: list[np.ndarray], handlers: list) -> None:
     raw = [memoryview(mem) for mem in mems]
     idx = np.concatenate([an.groups[cls] for cls in (Load, Store) if cls in an.groups] or [np.zeros(0, np.int64)])
     src_mem, dst_mem = an.mem[idx, 0], an.mem[idx, 1]
-    strided = _is_strided(an.pattern[idx, 0]) | _is_strided(an.pattern[idx, 1])
+    strided = is_strided(an.pattern[idx, 0]) | is_strided(an.pattern[idx, 1])
     two_d = idx[strided]
     made = map(partial, repeat(np.copyto), _pattern_views(mems, an, two_d, 1), _pattern_views(mems, an, two_d, 0))
     for i, handler in zip(two_d.tolist(), made):
@@ -649,8 +645,9 @@ class _MmaFields(NamedTuple):
                 views.get(_MEM_OF_SPACE[self.dst_space], self.dst_addr, _NP_OF_DTYPE[self.dst_dtype], (m, n)))
 
 
-def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos: np.ndarray, handlers: list) -> None:
-    """handlers[i] for the MMAs `idx` (field columns `cols`).
+def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos: np.ndarray, writes: tuple,
+                  handlers: list) -> None:
+    """handlers[i] for the MMAs `idx` (field columns `cols`; `writes`: writes_in_order).
 
     Integer MMAs reading the same B range with the same version (the last write before the read,
     see read_versions) form a batch, in execution order, as long as each one's A bytes are final
@@ -660,7 +657,6 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos:
     products are exact integers (see _mma_work_dtype), so batching changes no bit; overflow is
     still checked by the MMA that stores it, at its own time.
     """
-    writes = writes_in_order(an, pos)
     a_versions, b_versions = (read_versions(an, pos, idx, slot, writes) for slot in (0, 1))
     column = {name: cols[name].tolist() for name in _MMA_FIELDS}
 
