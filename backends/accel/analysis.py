@@ -102,13 +102,14 @@ def analyze(program: Program, config: AccelConfig) -> Analysis:
     groups, columns = {}, {}
     failures: list[int] = []  # instructions a vectorized check flagged
     ctx = CheckContext(config, program)
+    token_flags = deps @ np.array([1, 2, 4, 8])  # the four flags as one integer, for signatures
     for cls in CLASSES:
         idx = ic.groups.get(cls)
         if idx is None:
             continue
         cols = ic.columns[cls]
         groups[cls], columns[cls] = idx, cols
-        bad = _check_signatures(program, idx, cols, deps[idx], config, ctx)
+        bad = _check_signatures(program, idx, cols, token_flags[idx], config, ctx)
         if bad is not None:
             failures.append(bad)
             continue
@@ -152,10 +153,10 @@ def _explain(program: Program, i: int, config: AccelConfig, ctx: CheckContext) -
     raise AssertionError(f"instruction #{i} failed a vectorized check that the scalar checks accept")  # pragma: no cover
 
 
-def _check_signatures(program, idx, cols, deps, config, ctx) -> int | None:
+def _check_signatures(program, idx, cols, token_flags, config, ctx) -> int | None:
     """Run the address-independent checks once per distinct signature; the first bad instruction or None."""
     signature = {name: c for name, c in cols.items() if not name.endswith(".addr") and name != "dram"}
-    signature["deps"] = deps @ np.array([1, 2, 4, 8])  # the four token flags as one integer
+    signature["deps"] = token_flags
     first, _ = distinct_rows(signature)
     for k in np.sort(first):
         try:

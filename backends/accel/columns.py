@@ -75,7 +75,6 @@ class InstructionColumns:
         if len(data) % INSTR_BYTES:
             raise EncodingError(f"instruction stream of {len(data)} bytes is not a multiple of {INSTR_BYTES}")
         words = np.frombuffer(data, dtype="<u8").reshape(-1, 4)
-        n = len(words)
         w0 = words[:, 0]
         opcode = (w0 & 0xFF).astype(np.int64)
         kind = _CODE_OF_OPCODE[opcode]
@@ -83,17 +82,15 @@ class InstructionColumns:
         bad = kind < 0
         bad |= ((w0 >> np.uint64(20)) & 0xF) != 0
         layer = ((w0 >> np.uint64(24)) & 0xFFFF).astype(np.int64)
-        deps = np.empty((n, 4), dtype=bool)
-        for k in range(4):
-            deps[:, k] = ((w0 >> np.uint64(16 + k)) & 1) != 0
+        deps = (w0[:, None] >> _DEP_SHIFTS) & np.uint64(1) != 0
         groups, columns = {}, {}
-        for klass in CLASSES:
-            idx = np.flatnonzero(kind == CLASS_CODE[klass])
-            if not len(idx):
+        by_kind = np.argsort(kind, kind="stable")  # each class's instructions, in program order
+        bounds = np.searchsorted(kind[by_kind], np.arange(len(CLASSES) + 1)).tolist()
+        for code, klass in enumerate(CLASSES):
+            if bounds[code] == bounds[code + 1]:
                 continue
-            w = words[idx]
-            opc = klass.OPCODE
-            cols, bad_here = _decode_class(w, opc, func[idx])
+            idx = by_kind[bounds[code]:bounds[code + 1]]
+            cols, bad_here = _decode_class(words[idx], klass.OPCODE, func[idx])
             bad[idx] |= bad_here
             groups[klass], columns[klass] = idx, cols
         if bad.any():
@@ -103,62 +100,83 @@ class InstructionColumns:
         return cls(kind, layer, deps, groups, columns)
 
 
-def _bits(words: np.ndarray, lsb: int, width: int) -> np.ndarray:
-    """Bits [lsb, lsb + width) of every 256-bit row (width <= 64), as uint64."""
-    k, shift = divmod(lsb, 64)
-    v = words[:, k] >> np.uint64(shift)
-    if shift + width > 64:
-        v = v | (words[:, k + 1] << np.uint64(64 - shift))
-    if width < 64:
-        v = v & np.uint64((1 << width) - 1)
-    return v
+_DEP_SHIFTS = np.array([16, 17, 18, 19], dtype=np.uint64)  # pop_prev, pop_next, push_prev, push_next
 
 
-_USED_MASKS: dict = {}
+@dataclass(frozen=True)
+class _BitPlan:
+    """Where every column of one opcode's encoding sits: bit fields (word, shift, mask), all
+    extracted by one broadcast; fields that cross a 64-bit word boundary get their high part after."""
+
+    names: tuple[str, ...]
+    word: np.ndarray
+    shift: np.ndarray
+    mask: np.ndarray
+    straddling: tuple[tuple[int, int, int, int], ...]  # (column, next word, left shift, mask)
+    floats: tuple[int, ...]  # columns holding an f32's bits
+    queues: tuple[int, ...]  # columns holding a queue selector
+    operands: tuple[tuple[int, int, int, int], ...]  # (space, addr, dtype, bcast) columns per operand
+    used: np.ndarray  # the bits the encoding may set, as four uint64 words
 
 
-def _used_mask(opcode: Opcode) -> np.ndarray:
-    """The bits an opcode's encoding may set, as four uint64 words."""
-    mask = _USED_MASKS.get(opcode)
-    if mask is None:
-        used = (1 << HEADER_BITS) - 1
-        for f in FORMATS[opcode]:
-            for _, lsb, width in f.slots:
-                used |= ((1 << width) - 1) << lsb
-        mask = _USED_MASKS[opcode] = np.array([(used >> (64 * k)) & ((1 << 64) - 1) for k in range(4)], dtype=np.uint64)
-    return mask
+_BIT_PLANS: dict = {}
+
+
+def _bit_plan(opcode: Opcode) -> _BitPlan:
+    plan = _BIT_PLANS.get(opcode)
+    if plan is not None:
+        return plan
+    fields: list[tuple[str, int, int]] = []  # (name, lsb, width); width 0: always zero
+    floats, queues, operands = [], [], []
+    for f in FORMATS[opcode]:
+        if f.kind is Kind.OPERAND:
+            operands.append(tuple(range(len(fields), len(fields) + 4)))
+            fields += [(f"{f.attr}.space", f.lsb + ADDR_OFFSET_BITS, f.width - ADDR_OFFSET_BITS),
+                       (f"{f.attr}.addr", f.lsb, ADDR_OFFSET_BITS),
+                       (f"{f.attr}.dtype", f.dtype_lsb or 0, 4 if f.dtype_lsb is not None else 0),
+                       (f"{f.attr}.bcast", f.bcast_lsb or 0, 2 if f.bcast_lsb is not None else 0)]
+            continue
+        (floats if f.kind is Kind.F32 else queues if f.kind is Kind.QUEUE else []).append(len(fields))
+        fields.append((f.attr, f.lsb, f.width))
+    used = (1 << HEADER_BITS) - 1
+    for f in FORMATS[opcode]:
+        for _, lsb, width in f.slots:
+            used |= ((1 << width) - 1) << lsb
+    straddling = tuple((c, lsb // 64 + 1, 64 - lsb % 64, (1 << width) - 1)
+                       for c, (_, lsb, width) in enumerate(fields) if lsb % 64 + width > 64)
+    plan = _BIT_PLANS[opcode] = _BitPlan(
+        tuple(name for name, _, _ in fields), np.array([lsb // 64 for _, lsb, _ in fields], dtype=np.int64),
+        np.array([lsb % 64 for _, lsb, _ in fields], dtype=np.uint64),
+        np.array([(1 << width) - 1 for _, _, width in fields], dtype=np.uint64), straddling, tuple(floats),
+        tuple(queues), tuple(operands),
+        np.array([(used >> (64 * k)) & ((1 << 64) - 1) for k in range(4)], dtype=np.uint64))
+    return plan
 
 
 def _decode_class(w: np.ndarray, opcode: Opcode, func: np.ndarray) -> tuple[dict, np.ndarray]:
     """Field columns of same-opcode words and which words isa.decode would reject."""
-    bad = ((w & ~_used_mask(opcode)) != 0).any(axis=1)
+    plan = _bit_plan(opcode)
+    bad = ((w & ~plan.used) != 0).any(axis=1)
     if opcode is Opcode.VEC:
         bad |= func >= len(VecFunc)
     elif opcode is Opcode.RED:
         bad |= func >= len(RedFunc)
     else:
         bad |= func != 0
-    cols: dict[str, np.ndarray] = {}
-    for f in FORMATS[opcode]:
-        if f.kind is Kind.OPERAND:
-            raw = _bits(w, f.lsb, f.width)
-            space = (raw >> np.uint64(ADDR_OFFSET_BITS)).astype(np.int64)
-            addr = (raw & np.uint64((1 << ADDR_OFFSET_BITS) - 1)).astype(np.int64)
-            dtype = _bits(w, f.dtype_lsb, 4).astype(np.int64) if f.dtype_lsb is not None else np.zeros(len(w), np.int64)
-            bcast = _bits(w, f.bcast_lsb, 2).astype(np.int64) if f.bcast_lsb is not None else np.zeros(len(w), np.int64)
-            bad |= space > 2
-            bad |= dtype >= len(DType)
-            bad |= (space == 0) & ((addr != 0) | (dtype != 0) | (bcast != 0))
-            cols[f"{f.attr}.space"], cols[f"{f.attr}.addr"] = space, addr
-            cols[f"{f.attr}.dtype"], cols[f"{f.attr}.bcast"] = dtype, bcast
-        elif f.kind is Kind.F32:
-            raw = _bits(w, f.lsb, f.width).astype(np.uint32)
-            cols[f.attr] = raw.view(np.float32).astype(np.float64)
-        else:
-            v = _bits(w, f.lsb, f.width).astype(np.int64)
-            if f.kind is Kind.QUEUE:
-                bad |= v > 2
-            cols[f.attr] = v
+    raw = (w.T[plan.word] >> plan.shift[:, None]) & plan.mask[:, None]  # (columns, n): every field at once
+    for c, word, left, mask in plan.straddling:
+        raw[c] |= (w[:, word] << np.uint64(left)) & np.uint64(mask)
+    table = raw.astype(np.int64)
+    if plan.operands:
+        space, addr, dtype, bcast = (table[list(k)] for k in zip(*plan.operands))
+        bad |= (space > 2).any(axis=0)
+        bad |= (dtype >= len(DType)).any(axis=0)
+        bad |= ((space == 0) & ((addr != 0) | (dtype != 0) | (bcast != 0))).any(axis=0)
+    for c in plan.queues:
+        bad |= table[c] > 2
+    cols: dict[str, np.ndarray] = dict(zip(plan.names, table))
+    for c in plan.floats:
+        cols[plan.names[c]] = raw[c].astype(np.uint32).view(np.float32).astype(np.float64)
     if opcode in (Opcode.VEC, Opcode.RED):
         cols["func"] = func
     return cols, bad
@@ -222,13 +240,13 @@ def enum_column(objs: list, attr: str) -> np.ndarray:
 def distinct_rows(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """For same-length integer (or float64) columns: (row of the first occurrence of each distinct
     row, the distinct row of every row). Constant columns are dropped first (they tell no rows
-    apart); what is left is sorted once, as one integer or one byte string per row."""
-    table = np.column_stack(
-        [c.view(np.int64) if c.dtype == np.float64 else c.astype(np.int64, copy=False) for c in cols.values()])
-    table = np.ascontiguousarray(table[:, table.min(axis=0) != table.max(axis=0)])
-    if table.shape[1] <= 1:  # one integer key per row already
-        rows = table.reshape(-1) if table.shape[1] else np.zeros(len(table), dtype=np.int64)
-    else:
-        rows = table.view(np.dtype((np.void, table.shape[1] * 8))).reshape(-1)
+    apart; often all are, and no sort is needed); what is left is sorted once, as one integer or
+    one byte string per row."""
+    table = np.array([c.view(np.int64) if c.dtype == np.float64 else c for c in cols.values()], dtype=np.int64)
+    n = table.shape[1] if table.ndim == 2 else 0
+    table = table[(table != table[:, :1]).any(axis=1)] if n else table
+    if not len(table):
+        return np.zeros(min(n, 1), dtype=np.int64), np.zeros(n, dtype=np.int64)
+    rows = table[0] if len(table) == 1 else np.ascontiguousarray(table.T).view(np.dtype((np.void, len(table) * 8))).reshape(-1)
     _, first, which = np.unique(rows, return_index=True, return_inverse=True)
     return first, which.reshape(-1)

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import gc
 import heapq
+import operator
 import threading
 import weakref
 from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
-from typing import Mapping, NamedTuple
+from typing import Mapping
 
 import numpy as np
 
@@ -462,14 +463,16 @@ def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
 def _prepare_dmas(an: Analysis, mems: list[np.ndarray], handlers: list) -> None:
     """handlers[i] for every LOAD and STORE. A DMA runs no Python code of ours: a contiguous one is a
     memoryview slice assignment (a memmove, a fifth of np.copyto's per-call cost), a strided one
-    np.copyto between two views. The contiguous ones are made by `map`, per pair of memories:
+    an assignment between two views (`dst[...] = src`: half of np.copyto's cost, which goes
+    through a Python-level dispatcher). The contiguous ones are made by `map`, per pair of memories:
     thousands of them, so no Python loop per DMA."""
     raw = [memoryview(mem) for mem in mems]
     idx = np.concatenate([an.groups[cls] for cls in (Load, Store) if cls in an.groups] or [np.zeros(0, np.int64)])
     src_mem, dst_mem = an.mem[idx, 0], an.mem[idx, 1]
     strided = is_strided(an.pattern[idx, 0]) | is_strided(an.pattern[idx, 1])
     two_d = idx[strided]
-    made = map(partial, repeat(np.copyto), _pattern_views(mems, an, two_d, 1), _pattern_views(mems, an, two_d, 0))
+    made = map(partial, repeat(operator.setitem), _pattern_views(mems, an, two_d, 1), repeat(Ellipsis),
+               _pattern_views(mems, an, two_d, 0))
     for i, handler in zip(two_d.tolist(), made):
         handlers[i] = handler
     for sm, dm in set(zip(src_mem[~strided].tolist(), dst_mem[~strided].tolist())):
@@ -483,17 +486,18 @@ def _prepare_dmas(an: Analysis, mems: list[np.ndarray], handlers: list) -> None:
 def _pattern_views(mems: list[np.ndarray], an: Analysis, idx: np.ndarray, slot: int) -> list[np.ndarray]:
     """Range `slot` of instructions `idx` as (rows, row_bytes) byte views, strided or not. Ranges with
     the same memory and pattern are rows of one window view (one view per start byte), so each
-    is a plain index into it."""
-    windows: dict = {}
-    out = []
-    for mem, (rows, row_bytes, stride), lo in zip(an.mem[idx, slot].tolist(), an.pattern[idx, slot].tolist(),
-                                                  an.lo[idx, slot].tolist()):
-        window = windows.get((mem, rows, row_bytes, stride))
-        if window is None:
-            buf, span = mems[mem], (rows - 1) * stride + row_bytes
-            window = windows[mem, rows, row_bytes, stride] = np.ndarray(
-                (len(buf) - span + 1, rows, row_bytes), dtype=buf.dtype, buffer=buf, strides=(1, stride, 1))
-        out.append(window[lo])
+    is a plain index into it, made by `map` (no Python frame per range)."""
+    mem, pattern, lo = an.mem[idx, slot], an.pattern[idx, slot], an.lo[idx, slot]
+    first, which = distinct_rows({"mem": mem, "rows": pattern[:, 0], "row_bytes": pattern[:, 1], "stride": pattern[:, 2]})
+    out: list = [None] * len(idx)
+    for group, (m, (rows, row_bytes, stride)) in enumerate(zip(mem[first].tolist(), pattern[first].tolist())):
+        buf, span = mems[m], (rows - 1) * stride + row_bytes
+        window = np.ndarray((len(buf) - span + 1, rows, row_bytes), dtype=buf.dtype, buffer=buf, strides=(1, stride, 1))
+        if len(first) == 1:
+            return list(map(window.__getitem__, lo.tolist()))
+        sel = np.flatnonzero(which == group)
+        for k, view in zip(sel.tolist(), map(window.__getitem__, lo[sel].tolist())):
+            out[k] = view
     return out
 
 
@@ -614,35 +618,8 @@ def _lut_mma_int(version_tables: dict, table_key, prepare, planes, base, idx3, i
 _EXACT_F32, _EXACT_F64 = 1 << 24, 1 << 53  # integers of magnitude up to these are exact in f32 / f64
 
 
-_MMA_FIELDS = ("m", "n", "k", "accum", "transpose_b", "a.space", "a.addr", "a.dtype", "b.space", "b.addr", "b.dtype",
-               "dst.space", "dst.addr", "dst.dtype")
-
-
-class _MmaFields(NamedTuple):
-    """An MMA's fields as plain ints, from the columns (no instruction object needed)."""
-
-    m: int
-    n: int
-    k: int
-    accum: int
-    transpose_b: int
-    a_space: int
-    a_addr: int
-    a_dtype: int
-    b_space: int
-    b_addr: int
-    b_dtype: int
-    dst_space: int
-    dst_addr: int
-    dst_dtype: int
-
-    def views(self, views: _Views) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Views of A, B (as stored) and dst."""
-        m, n, k = self.m, self.n, self.k
-        return (views.get(_MEM_OF_SPACE[self.a_space], self.a_addr, _NP_OF_DTYPE[self.a_dtype], (m, k)),
-                views.get(_MEM_OF_SPACE[self.b_space], self.b_addr, _NP_OF_DTYPE[self.b_dtype],
-                          (n, k) if self.transpose_b else (k, n)),
-                views.get(_MEM_OF_SPACE[self.dst_space], self.dst_addr, _NP_OF_DTYPE[self.dst_dtype], (m, n)))
+def _operand_view(views: _Views, space: int, addr: int, dtype: int, shape: tuple[int, int]) -> np.ndarray:
+    return views.get(_MEM_OF_SPACE[space], addr, _NP_OF_DTYPE[dtype], shape)
 
 
 def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos: np.ndarray, writes: tuple,
@@ -657,16 +634,13 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos:
     products are exact integers (see _mma_work_dtype), so batching changes no bit; overflow is
     still checked by the MMA that stores it, at its own time.
     """
-    a_versions, b_versions = (read_versions(an, pos, idx, slot, writes) for slot in (0, 1))
-    column = {name: cols[name].tolist() for name in _MMA_FIELDS}
-
-    def fields(r: int) -> _MmaFields:
-        return _MmaFields(*(column[name][r] for name in _MMA_FIELDS))
-
+    versions = read_versions(an, pos, np.concatenate([idx, idx]), np.repeat([0, 1], len(idx)), writes)
+    a_versions, b_versions = versions[:len(idx)], versions[len(idx):]
     integer = _IS_INT_DTYPE[cols["dst.dtype"]]
     for r in np.flatnonzero(~integer).tolist():
-        f = fields(r)
-        handlers[int(idx[r])] = _body_mma_float(*f.views(views), bool(f.transpose_b), bool(f.accum))
+        a, b, dst = (_operand_view(views, int(cols[f"{op}.space"][r]), int(cols[f"{op}.addr"][r]), int(cols[f"{op}.dtype"][r]),
+                                   shape) for op, shape in _mma_shapes(cols, r))
+        handlers[int(idx[r])] = _body_mma_float(a, b, dst, bool(cols["transpose_b"][r]), bool(cols["accum"][r]))
     rows = np.flatnonzero(integer)
     if not len(rows):
         return
@@ -674,45 +648,54 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos:
     keys["b.version"] = b_versions[rows]
     _, key = distinct_rows(keys)  # MMAs with equal keys read the same B bytes
     where = pos[idx]
-    grouped = np.lexsort((where[rows], key))  # by key, each group in execution order
-    rows = rows[grouped]
-    batches = _split_batches(key[grouped], where[rows], a_versions[rows])
-    # Per MMA: its accumulator view and range.
-    dst_keys = list(zip(column["dst.space"], column["dst.addr"], column["dst.dtype"], column["m"], column["n"]))
-    dst_of = {}
-    for space, addr, dtype, m, n in {dst_keys[r] for r in rows.tolist()}:
-        dst = views.get(_MEM_OF_SPACE[space], addr, _NP_OF_DTYPE[dtype], (m, n))
-        dst_of[space, addr, dtype, m, n] = (dst, *_INT_RANGE[dst.dtype])
-    work_dtypes: dict = {}
+    rows = rows[np.lexsort((where[rows], key))]  # by key, each group in execution order
+    batches = _split_batches(key[rows], where[rows], a_versions[rows])
+    # Everything per MMA in batch order, as lists; per batch, whether its A tiles lie back to back.
+    c = {name: cols[name][rows] for name in _MMA_FIELDS}
+    a_size = c["m"] * c["k"] * _DTYPE_ITEMSIZE[c["a.dtype"]]
+    adjacent = (np.diff(c["a.addr"]) == a_size[:-1]) & (np.diff(c["a.space"]) == 0)  # row r + 1 follows row r
+    breaks = np.concatenate([[0], np.cumsum(~adjacent)])
+    first, stop = (np.array(v, dtype=np.int64) for v in zip(*batches))
+    stacked = (breaks[stop - 1] == breaks[first]).tolist()
+    c = {name: v.tolist() for name, v in c.items()}
+    ins, where, a_versions, b_versions = idx[rows].tolist(), where[rows].tolist(), a_versions[rows].tolist(), b_versions[rows].tolist()
+    dst_keys = list(zip(c["dst.space"], c["dst.addr"], c["dst.dtype"], zip(c["m"], c["n"])))
+    dst_of = {key: _operand_view(views, *key) for key in set(dst_keys)}
+    dsts = list(map(dst_of.__getitem__, dst_keys))
     results = _ResultBuffers()
-    accum, ins = column["accum"], idx.tolist()
-    rows, where, a_versions, b_versions = rows.tolist(), where.tolist(), a_versions.tolist(), b_versions.tolist()
-    for first, stop in batches:
-        batch = rows[first:stop]
-        head = fields(batch[0])
-        m, n, k = head.m, head.n, head.k
-        a_dtype, b_dtype = _NP_OF_DTYPE[head.a_dtype], _NP_OF_DTYPE[head.b_dtype]
-        if (k, a_dtype, b_dtype) not in work_dtypes:
-            work_dtypes[k, a_dtype, b_dtype] = _mma_work_dtype(k, a_dtype, b_dtype)
-        work = work_dtypes[k, a_dtype, b_dtype]
-        out = results.take((len(batch), m, n), work, where[batch[0]], where[batch[-1]])
-        a_sources, a_key = _stacked_operand(views, head, [column["a.space"][r] for r in batch],
-                                            [column["a.addr"][r] for r in batch], [a_versions[r] for r in batch])
-        b = head.views(views)[1]
-        compute = partial(_mma_batch, views.converted, work, a_key, a_sources, (id(b), b_versions[batch[0]]), b,
-                          bool(head.transpose_b), out.reshape(-1, n))
-        largest = k * _INT_MAGNITUDE[a_dtype] * _INT_MAGNITUDE[b_dtype]  # of any product: the check is static
-        for r, res in zip(batch, out):
-            dst, lo, hi = dst_of[dst_keys[r]]
-            if accum[r] or largest > hi:
-                handlers[ins[r]] = partial(_mma_store, res, bool(accum[r]), dst, lo, hi)
+    for (lo, hi), back_to_back in zip(batches, stacked):
+        m, n, k, a_space, a_dtype, b_dtype = (c[name][lo] for name in ("m", "n", "k", "a.space", "a.dtype", "b.dtype"))
+        work = _mma_work_dtype(k, _NP_OF_DTYPE[a_dtype], _NP_OF_DTYPE[b_dtype])
+        out = results.take((hi - lo, m, n), work, where[lo], where[hi - 1])
+        if back_to_back:  # one view of all A tiles (a GEMM's m-tiles)
+            a_sources = (_operand_view(views, a_space, c["a.addr"][lo], a_dtype, ((hi - lo) * m, k)),)
+        else:
+            a_sources = tuple(_operand_view(views, space, addr, a_dtype, (m, k))
+                              for space, addr in zip(c["a.space"][lo:hi], c["a.addr"][lo:hi]))
+        b = _operand_view(views, c["b.space"][lo], c["b.addr"][lo], b_dtype, (n, k) if c["transpose_b"][lo] else (k, n))
+        compute = partial(_mma_batch, views.converted, work, (tuple(map(id, a_sources)), tuple(a_versions[lo:hi])),
+                          a_sources, (id(b), b_versions[lo]), b, bool(c["transpose_b"][lo]), out.reshape(-1, n))
+        largest = k * _INT_MAGNITUDE[_NP_OF_DTYPE[a_dtype]] * _INT_MAGNITUDE[_NP_OF_DTYPE[b_dtype]]  # the check is static
+        for r, res in zip(range(lo, hi), out):
+            dst = dsts[r]
+            lo_, hi_ = _INT_RANGE[dst.dtype]
+            if c["accum"][r] or largest > hi_:
+                handlers[ins[r]] = partial(_mma_store, res, bool(c["accum"][r]), dst, lo_, hi_)
             else:  # nothing to add or check: a plain (exact) cast into the accumulator, no Python frame
-                handlers[ins[r]] = partial(np.copyto, dst, res, casting="unsafe")
-        handlers[ins[batch[0]]] = partial(_compute_then_store, compute, handlers[ins[batch[0]]])
+                handlers[ins[r]] = partial(operator.setitem, dst, Ellipsis, res)
+        handlers[ins[lo]] = partial(_compute_then_store, compute, handlers[ins[lo]])
 
 
+def _mma_shapes(cols: dict, r: int) -> tuple:
+    m, n, k = int(cols["m"][r]), int(cols["n"][r]), int(cols["k"][r])
+    return ("a", (m, k)), ("b", (n, k) if cols["transpose_b"][r] else (k, n)), ("dst", (m, n))
+
+
+_MMA_FIELDS = ("m", "n", "k", "accum", "transpose_b", "a.space", "a.addr", "a.dtype", "b.space", "b.addr", "b.dtype",
+               "dst.space", "dst.addr", "dst.dtype")
 _MMA_BATCH_KEY = ("m", "n", "k", "transpose_b", "a.dtype", "b.space", "b.addr", "b.dtype")
 _IS_INT_DTYPE = np.array([_NP_OF_DTYPE[code].kind == "i" for code in range(len(_NP_OF_DTYPE))])
+_DTYPE_ITEMSIZE = np.array([_NP_OF_DTYPE[code].itemsize for code in range(len(_NP_OF_DTYPE))], dtype=np.int64)
 
 
 def _split_batches(key: np.ndarray, where: np.ndarray, a_version: np.ndarray) -> list[tuple[int, int]]:
@@ -748,20 +731,6 @@ class _ResultBuffers:
             buf = np.empty(shape, dtype=dtype)
         heapq.heappush(heap, (last, id(buf), buf))
         return buf
-
-
-def _stacked_operand(views: _Views, head: _MmaFields, spaces: list[int], addrs: list[int], versions: list[int]):
-    """The A operands of a batch (memory spaces, addresses; shape and dtype of the head's), stacked by
-    rows: (sources, cache key). One view when they lie back to back in one memory (a GEMM's
-    m-tiles), else one view each (concatenated per run)."""
-    m, k = head.m, head.k
-    mem, dtype = _MEM_OF_SPACE[head.a_space], _NP_OF_DTYPE[head.a_dtype]
-    tile = m * k * dtype.itemsize
-    if spaces.count(spaces[0]) == len(spaces) and addrs == list(range(addrs[0], addrs[0] + len(addrs) * tile, tile)):
-        sources = (views.get(mem, addrs[0], dtype, (len(addrs) * m, k)),)
-    else:
-        sources = tuple(views.get(_MEM_OF_SPACE[space], addr, dtype, (m, k)) for space, addr in zip(spaces, addrs))
-    return sources, (tuple(map(id, sources)), tuple(versions))
 
 
 def _mma_work_dtype(k: int, a_dtype: np.dtype, b_dtype: np.dtype):

@@ -416,16 +416,16 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray) -> tuple[int, in
     best = None
     busy = end > start
     table = _range_table(an)
-    for qa in range(3):
-        a_idx = np.flatnonzero((an.queue == qa) & busy)
+    members = [np.flatnonzero((an.queue == q) & busy) for q in range(3)]
+    # Per queue, only the range slots its instructions use (a LOAD or STORE has 2 of 5).
+    slots = [np.flatnonzero(an.used[idx].any(axis=0)) for idx in members]
+    tables = [table[:, :, s] for s in slots]
+    for qa, a_idx in enumerate(members):
         if not len(a_idx):
             continue
         a_start, a_end = start[a_idx], end[a_idx]  # increasing, disjoint: one unit per queue
-        for qb in range(3):
-            if qb == qa:
-                continue
-            b_idx = np.flatnonzero((an.queue == qb) & busy)
-            if not len(b_idx):
+        for qb, b_idx in enumerate(members):
+            if qb == qa or not len(b_idx):
                 continue
             # b started while a was running: a_start <= b_start < a_end. (The other order is qa<->qb.)
             k = np.searchsorted(a_start, start[b_idx], side="right") - 1
@@ -435,7 +435,7 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray) -> tuple[int, in
             if not cand.any():
                 continue
             bi, ai = b_idx[cand], a_idx[k[cand]]
-            hit = _conflicts(an, table, bi, ai)
+            hit = _conflicts(an, tables[qb][bi], tables[qa][ai], bi, ai, slots[qb], slots[qa])
             if hit is None:
                 continue
             row, sb, sa = hit
@@ -451,17 +451,19 @@ def _range_table(an: Analysis) -> np.ndarray:
     return np.stack([np.where(an.used, an.mem, -1), an.lo, an.hi, an.write.astype(np.int64)], axis=1)
 
 
-def _conflicts(an: Analysis, table: np.ndarray, bi: np.ndarray, ai: np.ndarray) -> tuple[int, int, int] | None:
-    """First candidate pair whose ranges conflict: (row, slot in b, slot in a)."""
-    b, a = table[bi], table[ai]
+def _conflicts(an: Analysis, b: np.ndarray, a: np.ndarray, bi: np.ndarray, ai: np.ndarray, slots_b: np.ndarray,
+               slots_a: np.ndarray) -> tuple[int, int, int] | None:
+    """First candidate pair (rows of the range tables `b`, `a`: instructions bi, ai; their columns are
+    range slots slots_b, slots_a) whose ranges conflict: (row, slot in b, slot in a)."""
     mb, lb, hb, wb = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
     ma, la, ha, wa = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
     hit = ((ma >= 0)[:, None, :] & (mb[:, :, None] == ma[:, None, :]) & ((wb[:, :, None] | wa[:, None, :]) != 0)
            & (lb[:, :, None] < ha[:, None, :]) & (la[:, None, :] < hb[:, :, None]))
-    for row, sb, sa in zip(*np.nonzero(hit)):
+    for row, jb, ja in zip(*np.nonzero(hit)):
+        sb, sa = int(slots_b[jb]), int(slots_a[ja])
         pb, pa = an.pattern[bi[row], sb], an.pattern[ai[row], sa]
-        if _exact_overlap(int(lb[row, sb]), pb, int(la[row, sa]), pa):
-            return int(row), int(sb), int(sa)
+        if _exact_overlap(int(lb[row, jb]), pb, int(la[row, ja]), pa):
+            return int(row), sb, sa
     return None
 
 
