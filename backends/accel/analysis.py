@@ -17,14 +17,14 @@ import numpy as np
 from lutc.diagnostics import Location, LutcError
 from lutc.backends.accel.config import AccelConfig
 from lutc.backends.accel.isa import (
-    DType, Load, LutBuild, LutMma, Mma, Red, Store, Sync, Vec, VecFunc,
+    DType, Load, LutBuild, LutMma, Mma, Queue, Red, Store, Sync, Vec, VecFunc,
 )
 from lutc.backends.accel.program import (
-    MEM_ACC, MEM_DRAM, MEM_SP, NO_HASH, Program, TensorIndex, CheckContext, InstructionError, check_instruction,
+    LEGAL_DEPS, MEM_ACC, MEM_DRAM, MEM_SP, NO_HASH, Program, TensorIndex, CheckContext, InstructionError, check_instruction,
     check_structure, describe_instruction, instruction_accesses, instruction_location,
 )
 
-from lutc.backends.accel.columns import CLASSES, distinct_rows, extract_columns, enum_column as _enum_column  # noqa: F401 (re-exported)
+from lutc.backends.accel.columns import CLASSES, DEP_NAMES, distinct_rows, extract_columns, enum_column as _enum_column  # noqa: F401 (re-exported)
 # The operand each byte-range slot belongs to, per class (the roles program.instruction_accesses names).
 SLOT_ROLES = {
     Load: ("src", "dst"), Store: ("src", "dst"), LutBuild: ("src", "dst"), LutMma: ("tbl", "w", "dst", "dst"),
@@ -32,6 +32,8 @@ SLOT_ROLES = {
 }
 from lutc.backends.accel.columns import CLASS_CODE  # noqa: F401 (re-exported)
 _CLASS_QUEUE = np.array([int(cls.QUEUE) for cls in CLASSES], dtype=np.int64)  # SYNC's comes from its field
+# Which token flags (pop_prev, pop_next, push_prev, push_next) each queue may set (program.LEGAL_DEPS).
+_LEGAL_DEP_MASK = np.array([[name in LEGAL_DEPS[q] for name in DEP_NAMES] for q in Queue])
 RANGES = 5  # byte ranges per instruction, at most (VEC: a, b, c, dst read, dst write)
 
 _DTYPE_SIZE = np.array([DType(c).size for c in range(len(DType))] + [0] * (16 - len(DType)), dtype=np.int64)
@@ -102,14 +104,16 @@ def analyze(program: Program, config: AccelConfig) -> Analysis:
     groups, columns = {}, {}
     failures: list[int] = []  # instructions a vectorized check flagged
     ctx = CheckContext(config, program)
-    token_flags = deps @ np.array([1, 2, 4, 8])  # the four flags as one integer, for signatures
+    illegal_tokens = (deps & ~_LEGAL_DEP_MASK[queue]).any(axis=1)  # checked here, so not part of signatures
+    if illegal_tokens.any():
+        failures.append(int(np.argmax(illegal_tokens)))
     for cls in CLASSES:
         idx = ic.groups.get(cls)
         if idx is None:
             continue
         cols = ic.columns[cls]
         groups[cls], columns[cls] = idx, cols
-        bad = _check_signatures(program, idx, cols, token_flags[idx], config, ctx)
+        bad = _check_signatures(program, idx, cols, config, ctx)
         if bad is not None:
             failures.append(bad)
             continue
@@ -153,10 +157,12 @@ def _explain(program: Program, i: int, config: AccelConfig, ctx: CheckContext) -
     raise AssertionError(f"instruction #{i} failed a vectorized check that the scalar checks accept")  # pragma: no cover
 
 
-def _check_signatures(program, idx, cols, token_flags, config, ctx) -> int | None:
-    """Run the address-independent checks once per distinct signature; the first bad instruction or None."""
+def _check_signatures(program, idx, cols, config, ctx) -> int | None:
+    """Run the address-independent checks once per distinct signature (the fields without addresses
+    and token flags, which `analyze` checks column-wise); the first bad instruction or None."""
     signature = {name: c for name, c in cols.items() if not name.endswith(".addr") and name != "dram"}
-    signature["deps"] = token_flags
+    if not signature:  # FINISH: nothing but token flags
+        signature = {"none": np.zeros(len(idx), dtype=np.int64)}
     first, _ = distinct_rows(signature)
     for k in np.sort(first):
         try:

@@ -424,7 +424,7 @@ def check_structure(program: Program) -> None:
         program.tensor(name)
 
 
-_LEGAL_DEPS = {
+LEGAL_DEPS = {
     Queue.LOAD: ("pop_next", "push_next"),
     Queue.COMPUTE: ("pop_prev", "pop_next", "push_prev", "push_next"),
     Queue.STORE: ("pop_prev", "push_prev"),
@@ -534,7 +534,7 @@ def check_instruction(instr: Instruction, config: AccelConfig, ctx: CheckContext
     """Operand spaces, dtypes, shapes and dependency tokens, against the config (raises InstructionError)."""
     ctx = ctx or CheckContext(config)
     if instr.pop_prev or instr.pop_next or instr.push_prev or instr.push_next:
-        legal = _LEGAL_DEPS[instr.queue]
+        legal = LEGAL_DEPS[instr.queue]
         for dep in ("pop_prev", "pop_next", "push_prev", "push_next"):
             if getattr(instr, dep) and dep not in legal:
                 side = "previous" if "prev" in dep else "next"

@@ -419,7 +419,6 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray) -> tuple[int, in
     members = [np.flatnonzero((an.queue == q) & busy) for q in range(3)]
     # Per queue, only the range slots its instructions use (a LOAD or STORE has 2 of 5).
     slots = [np.flatnonzero(an.used[idx].any(axis=0)) for idx in members]
-    tables = [table[:, :, s] for s in slots]
     for qa, a_idx in enumerate(members):
         if not len(a_idx):
             continue
@@ -435,7 +434,7 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray) -> tuple[int, in
             if not cand.any():
                 continue
             bi, ai = b_idx[cand], a_idx[k[cand]]
-            hit = _conflicts(an, tables[qb][bi], tables[qa][ai], bi, ai, slots[qb], slots[qa])
+            hit = _conflicts(an, table, bi, ai, slots[qb], slots[qa])
             if hit is None:
                 continue
             row, sb, sa = hit
@@ -451,12 +450,13 @@ def _range_table(an: Analysis) -> np.ndarray:
     return np.stack([np.where(an.used, an.mem, -1), an.lo, an.hi, an.write.astype(np.int64)], axis=1)
 
 
-def _conflicts(an: Analysis, b: np.ndarray, a: np.ndarray, bi: np.ndarray, ai: np.ndarray, slots_b: np.ndarray,
+def _conflicts(an: Analysis, table: np.ndarray, bi: np.ndarray, ai: np.ndarray, slots_b: np.ndarray,
                slots_a: np.ndarray) -> tuple[int, int, int] | None:
-    """First candidate pair (rows of the range tables `b`, `a`: instructions bi, ai; their columns are
-    range slots slots_b, slots_a) whose ranges conflict: (row, slot in b, slot in a)."""
-    mb, lb, hb, wb = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    ma, la, ha, wa = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+    """First candidate pair (instructions bi, ai; only their range slots slots_b, slots_a, the ones
+    their queues use) whose ranges conflict: (row, slot in b, slot in a)."""
+    b, a = table[bi[:, None], :, slots_b], table[ai[:, None], :, slots_a]  # (pairs, slots, fields)
+    mb, lb, hb, wb = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    ma, la, ha, wa = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
     hit = ((ma >= 0)[:, None, :] & (mb[:, :, None] == ma[:, None, :]) & ((wb[:, :, None] | wa[:, None, :]) != 0)
            & (lb[:, :, None] < ha[:, None, :]) & (la[:, None, :] < hb[:, :, None]))
     for row, jb, ja in zip(*np.nonzero(hit)):
