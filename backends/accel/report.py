@@ -156,12 +156,20 @@ def build_report(an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.
     unit_figs = {u: UnitFigures(unit_count[k], unit_busy[k], total - unit_busy[k], unit_busy[k] / total if total else 0.0)
                  for k, u in enumerate(UNITS)}
 
-    layers = []
-    for lid in dict.fromkeys(an.layer[body].tolist()):
-        mask = (an.layer == lid) & body
-        busy = {q.text: int(cycles[mask & (an.queue == q)].sum()) for q in Queue}
-        layers.append(LayerFigures(program.layer_name(lid) or "-", int(mask.sum()), int(sched.start[mask].min()),
-                                   int(sched.end[mask].max()), busy))
+    # Per layer tag, in order of first appearance: sums by bincount, extremes by ufunc.at.
+    ids, first, which = np.unique(an.layer[body], return_index=True, return_inverse=True)
+    appearance = np.argsort(first)
+    k = len(ids)
+    count = np.bincount(which, minlength=k).tolist()
+    layer_busy = np.bincount(which * 3 + an.queue[body], weights=cycles[body], minlength=3 * k).astype(np.int64).tolist()
+    first_start = np.full(k, np.iinfo(np.int64).max)
+    np.minimum.at(first_start, which, sched.start[body])
+    last_end = np.full(k, np.iinfo(np.int64).min)
+    np.maximum.at(last_end, which, sched.end[body])
+    first_start, last_end = first_start.tolist(), last_end.tolist()
+    layers = [LayerFigures(program.layer_name(lid) or "-", count[j], first_start[j], last_end[j],
+                           {q.text: layer_busy[3 * j + q] for q in Queue})
+              for j, lid in zip(appearance.tolist(), ids[appearance].tolist())]
 
     col = {a: k for k, a in enumerate(ACTIONS)}
     totals = actions.sum(axis=0) if n else np.zeros(len(ACTIONS), dtype=np.int64)

@@ -657,6 +657,8 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos:
     breaks = np.concatenate([[0], np.cumsum(~adjacent)])
     first, stop = (np.array(v, dtype=np.int64) for v in zip(*batches))
     stacked = (breaks[stop - 1] == breaks[first]).tolist()
+    # An MMA whose store needs no Python: nothing to accumulate, and no product can overflow dst.
+    plain = ((c["accum"] == 0) & (c["k"] * _MAGNITUDE[c["a.dtype"]] * _MAGNITUDE[c["b.dtype"]] <= _INT_MAX[c["dst.dtype"]])).tolist()
     c = {name: v.tolist() for name, v in c.items()}
     ins, where, a_versions, b_versions = idx[rows].tolist(), where[rows].tolist(), a_versions[rows].tolist(), b_versions[rows].tolist()
     dst_keys = list(zip(c["dst.space"], c["dst.addr"], c["dst.dtype"], zip(c["m"], c["n"])))
@@ -675,14 +677,14 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos:
         b = _operand_view(views, c["b.space"][lo], c["b.addr"][lo], b_dtype, (n, k) if c["transpose_b"][lo] else (k, n))
         compute = partial(_mma_batch, views.converted, work, (tuple(map(id, a_sources)), tuple(a_versions[lo:hi])),
                           a_sources, (id(b), b_versions[lo]), b, bool(c["transpose_b"][lo]), out.reshape(-1, n))
-        largest = k * _INT_MAGNITUDE[_NP_OF_DTYPE[a_dtype]] * _INT_MAGNITUDE[_NP_OF_DTYPE[b_dtype]]  # the check is static
-        for r, res in zip(range(lo, hi), out):
-            dst = dsts[r]
-            lo_, hi_ = _INT_RANGE[dst.dtype]
-            if c["accum"][r] or largest > hi_:
-                handlers[ins[r]] = partial(_mma_store, res, bool(c["accum"][r]), dst, lo_, hi_)
-            else:  # nothing to add or check: a plain (exact) cast into the accumulator, no Python frame
-                handlers[ins[r]] = partial(operator.setitem, dst, Ellipsis, res)
+        if all(plain[lo:hi]):  # plain (exact) casts into the accumulator, made by map
+            made = map(partial, repeat(operator.setitem), dsts[lo:hi], repeat(Ellipsis), out)
+        else:
+            made = (partial(operator.setitem, dst, Ellipsis, res) if is_plain else
+                    partial(_mma_store, res, bool(accum), dst, *_INT_RANGE[dst.dtype])
+                    for dst, res, is_plain, accum in zip(dsts[lo:hi], out, plain[lo:hi], c["accum"][lo:hi]))
+        for i, store in zip(ins[lo:hi], made):
+            handlers[i] = store
         handlers[ins[lo]] = partial(_compute_then_store, compute, handlers[ins[lo]])
 
 
@@ -742,6 +744,9 @@ def _mma_work_dtype(k: int, a_dtype: np.dtype, b_dtype: np.dtype):
 
 
 _INT_MAGNITUDE = {dtype: max(-lo, hi) for dtype, (lo, hi) in _INT_RANGE.items()}
+# By DType code (0 for floats): the largest magnitude of an integer type, and its largest value.
+_MAGNITUDE = np.array([_INT_MAGNITUDE.get(_NP_OF_DTYPE[code], 0) for code in range(len(_NP_OF_DTYPE))], dtype=np.int64)
+_INT_MAX = np.array([_INT_RANGE.get(_NP_OF_DTYPE[code], (0, 0))[1] for code in range(len(_NP_OF_DTYPE))], dtype=np.int64)
 
 
 def _converted(converted: dict, key, sources: tuple[np.ndarray, ...], work) -> np.ndarray:
