@@ -588,63 +588,91 @@ def encode(instr: Instruction) -> bytes:
 
 def decode(data: bytes, index: int | None = None) -> Instruction:
     """The instruction a 32-byte word encodes; raises EncodingError for invalid words."""
-    where = f"instruction #{index}: " if index is not None else ""
     if len(data) != INSTR_BYTES:
-        raise EncodingError(f"{where}expected {INSTR_BYTES} bytes, got {len(data)}")
+        raise EncodingError(f"{_where(index)}expected {INSTR_BYTES} bytes, got {len(data)}")
     bits = int.from_bytes(data, "little")
     code = bits & 0xFF
-    try:
-        opcode = Opcode(code)
-    except ValueError:
-        raise EncodingError(f"{where}unknown opcode {code:#04x}") from None
-    cls = INSTRUCTION_CLASSES[opcode]
-    used = (1 << HEADER_BITS) - 1
+    plan = _DECODE_PLANS.get(code)
+    if plan is None:
+        raise EncodingError(f"{_where(index)}unknown opcode {code:#04x}")
+    opcode, cls, used, fields = plan
     kwargs: dict = {
         "pop_prev": bool(bits >> 16 & 1), "pop_next": bool(bits >> 17 & 1),
         "push_prev": bool(bits >> 18 & 1), "push_next": bool(bits >> 19 & 1),
         "layer": bits >> 24 & 0xFFFF,
     }
     if bits >> 20 & 0xF:
-        raise EncodingError(f"{where}reserved header bits are set")
+        raise EncodingError(f"{_where(index)}reserved header bits are set")
     func = bits >> 8 & 0xFF
-    if opcode is Opcode.VEC:
-        try:
-            kwargs["func"] = VecFunc(func)
-        except ValueError:
-            raise EncodingError(f"{where}unknown VEC function {func}") from None
-    elif opcode is Opcode.RED:
-        try:
-            kwargs["func"] = RedFunc(func)
-        except ValueError:
-            raise EncodingError(f"{where}unknown RED function {func}") from None
+    if opcode is Opcode.VEC or opcode is Opcode.RED:
+        members = _VEC_FUNCS if opcode is Opcode.VEC else _RED_FUNCS
+        if func >= len(members):
+            raise EncodingError(f"{_where(index)}unknown {MNEMONIC[opcode]} function {func}")
+        kwargs["func"] = members[func]
     elif func:
-        raise EncodingError(f"{where}{MNEMONIC[opcode]} has no function, got {func}")
-    for f in FORMATS[opcode]:
-        for _, lsb, width in f.slots:
-            used |= ((1 << width) - 1) << lsb
+        raise EncodingError(f"{_where(index)}{MNEMONIC[opcode]} has no function, got {func}")
+    for f in fields:
         raw = bits >> f.lsb & ((1 << f.width) - 1)
         try:
             if f.kind is Kind.OPERAND:
-                space = Space(raw >> ADDR_OFFSET_BITS)
-                dtype = DType(bits >> f.dtype_lsb & 0xF) if f.dtype_lsb is not None else DType.NONE
-                bcast = Bcast(bits >> f.bcast_lsb & 0x3) if f.bcast_lsb is not None else Bcast.TILE
-                op = Operand(space, raw & ((1 << ADDR_OFFSET_BITS) - 1), dtype, bcast)
-                if space is Space.NONE and op != NO_OPERAND:
-                    raise ValueError("names no memory but has an address or type")
-                kwargs[f.attr] = op
+                space = _member(_SPACES, Space, raw >> ADDR_OFFSET_BITS)
+                addr = raw & _ADDR_MASK
+                dtype = _member(_DTYPES, DType, bits >> f.dtype_lsb & 0xF) if f.dtype_lsb is not None else DType.NONE
+                bcast = _member(_BCASTS, Bcast, bits >> f.bcast_lsb & 0x3) if f.bcast_lsb is not None else Bcast.TILE
+                if space is Space.NONE:
+                    if addr or dtype is not DType.NONE or bcast is not Bcast.TILE:
+                        raise ValueError("names no memory but has an address or type")
+                    kwargs[f.attr] = NO_OPERAND
+                else:
+                    kwargs[f.attr] = Operand(space, addr, dtype, bcast)
             elif f.kind is Kind.F32:
                 kwargs[f.attr] = struct.unpack("<f", struct.pack("<I", raw))[0]
             elif f.kind is Kind.BOOL:
                 kwargs[f.attr] = bool(raw)
             elif f.kind is Kind.QUEUE:
-                kwargs[f.attr] = Queue(raw)
+                kwargs[f.attr] = _member(_QUEUES, Queue, raw)
             else:
                 kwargs[f.attr] = raw
         except ValueError as err:
-            raise EncodingError(f"{where}{MNEMONIC[opcode]} field '{f.key}': {err}") from None
+            raise EncodingError(f"{_where(index)}{MNEMONIC[opcode]} field '{f.key}': {err}") from None
     if bits & ~used:
-        raise EncodingError(f"{where}{MNEMONIC[opcode]} has bits set outside its fields")
+        raise EncodingError(f"{_where(index)}{MNEMONIC[opcode]} has bits set outside its fields")
     return cls(**kwargs)
+
+
+def _where(index: int | None) -> str:
+    return f"instruction #{index}: " if index is not None else ""
+
+
+def _by_value(enum_type: type) -> tuple:
+    """An IntEnum's members indexed by value (looked up instead of calling the enum, which is slow)."""
+    members = tuple(enum_type)
+    assert [int(m) for m in members] == list(range(len(members))), enum_type
+    return members
+
+
+def _member(members: tuple, enum_type: type, value: int):
+    return members[value] if value < len(members) else enum_type(value)  # the enum raises its ValueError
+
+
+_ADDR_MASK = (1 << ADDR_OFFSET_BITS) - 1
+_SPACES, _DTYPES, _BCASTS, _QUEUES = (_by_value(e) for e in (Space, DType, Bcast, Queue))
+_VEC_FUNCS, _RED_FUNCS = _by_value(VecFunc), _by_value(RedFunc)
+
+
+def _decode_plans() -> dict[int, tuple]:
+    """Per opcode value: (opcode, class, the bits its encoding may set, its fields)."""
+    plans = {}
+    for opcode, fields in FORMATS.items():
+        used = (1 << HEADER_BITS) - 1
+        for f in fields:
+            for _, lsb, width in f.slots:
+                used |= ((1 << width) - 1) << lsb
+        plans[int(opcode)] = (opcode, INSTRUCTION_CLASSES[opcode], used, fields)
+    return plans
+
+
+_DECODE_PLANS = _decode_plans()
 
 
 def encode_stream(instrs: list[Instruction]) -> bytes:
