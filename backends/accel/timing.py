@@ -285,9 +285,8 @@ class Schedule:
     leftover_tokens: dict[tuple[Queue, Queue], int]  # tokens pushed but never popped, per channel
 
 
-_CHANNEL_TABLES = (  # (pop_prev, pop_next, push_prev, push_next) channel per queue; -1: none
-    np.array([-1, 0, 2]), np.array([1, 3, -1]), np.array([-1, 1, 3]), np.array([0, 2, -1]),
-)
+# The channel each token flag (pop_prev, pop_next, push_prev, push_next) uses, per queue; -1: none.
+_CHANNEL_OF_FLAG = np.array([[-1, 1, -1, 0], [0, 3, 1, 2], [2, -1, 3, -1]])
 
 
 def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray) -> Schedule:
@@ -304,26 +303,11 @@ def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray) -> Schedul
     n = len(cycles)
     body = n - 1  # FINISH is not queued
     q_arr = queue[:body]
-    chan = [np.where(deps[:body, k], _CHANNEL_TABLES[k][q_arr], -1) for k in range(4)]
-    src = [np.full(body, -1, dtype=np.int64), np.full(body, -1, dtype=np.int64)]
-    leftover = {}
-    for c, (from_q, to_q) in enumerate(CHANNELS):
-        pushers = np.flatnonzero((chan[2] == c) | (chan[3] == c))
-        for slot in (0, 1):
-            poppers = np.flatnonzero(chan[slot] == c)
-            if not len(poppers):
-                continue
-            if len(poppers) > len(pushers):
-                i = int(poppers[len(pushers)])
-                raise Hazard(f"deadlock (token underflow): waits for token #{len(pushers) + 1} from the {from_q.text} queue, "
-                             f"which pushes only {len(pushers)} to the {to_q.text} queue", i)
-            src[slot][poppers] = pushers[: len(poppers)]
-        popped = int(((chan[0] == c) | (chan[1] == c)).sum())
-        if len(pushers) > popped:
-            leftover[(from_q, to_q)] = len(pushers) - popped
+    src, leftover = _token_sources(np.where(deps[:body], _CHANNEL_OF_FLAG[q_arr], -1))
     src_a, src_b = src[0].tolist(), src[1].tolist()
     cyc = cycles.tolist()
-    order = [np.flatnonzero(q_arr == q).tolist() for q in range(3)]
+    members = [np.flatnonzero(q_arr == q) for q in range(3)]
+    order = [m.tolist() for m in members]
     lens = [len(o) for o in order]
     ptr = [0, 0, 0]
     free = [0, 0, 0]
@@ -364,8 +348,8 @@ def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray) -> Schedul
         if not progress:
             raise _cycle(order, ptr, lens, src_a, src_b, end, q_arr.tolist())
     total = max(free)
-    start_a, end_a = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
-    ready, waited, stalls = _stalls(q_arr, order, src[0], src[1], start_a[:body], end_a[:body])
+    start_a, end_a = np.array(start, dtype=np.int64), np.array(end, dtype=np.int64)
+    ready, waited, stalls = _stalls(q_arr, members, src[0], src[1], start_a[:body], end_a[:body])
     if n:
         start_a[n - 1] = end_a[n - 1] = total
         ready = np.append(ready, total)
@@ -373,22 +357,51 @@ def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray) -> Schedul
     return Schedule(start_a, end_a, ready, waited, total, stalls, leftover)
 
 
-def _stalls(queue: np.ndarray, order: list[list[int]], src_a: np.ndarray, src_b: np.ndarray, start: np.ndarray,
+def _token_sources(chan: np.ndarray) -> tuple[np.ndarray, dict]:
+    """For the (instructions, 4) channels of their token flags (-1: flag not set): the instruction
+    whose push each pop_prev / pop_next consumes, as (2, instructions) (-1: no pop), and the
+    tokens pushed but never popped per channel. The k-th pop on a channel takes the k-th push."""
+    src = np.full((2, len(chan)), -1, dtype=np.int64)
+    pusher, push_flag = np.nonzero(chan[:, 2:] >= 0)  # in program order
+    push_channel = chan[pusher, 2 + push_flag]
+    pushers = pusher[np.argsort(push_channel, kind="stable")]  # by channel, in program order within
+    pushes = np.bincount(push_channel, minlength=len(CHANNELS))
+    popper, pop_flag = np.nonzero(chan[:, :2] >= 0)
+    pop_channel = chan[popper, pop_flag]
+    by_channel = np.argsort(pop_channel, kind="stable")
+    popper, pop_flag, pop_channel = popper[by_channel], pop_flag[by_channel], pop_channel[by_channel]
+    pops = np.bincount(pop_channel, minlength=len(CHANNELS))
+    rank = np.arange(len(popper)) - (np.cumsum(pops) - pops)[pop_channel]  # this pop is the rank-th on its channel
+    underflow = rank >= pushes[pop_channel]
+    if underflow.any():  # the first channel short of tokens, its first pop without one
+        k = int(np.argmax(underflow))
+        (from_q, to_q), pushed = CHANNELS[pop_channel[k]], int(pushes[pop_channel[k]])
+        raise Hazard(f"deadlock (token underflow): waits for token #{pushed + 1} from the {from_q.text} queue, "
+                     f"which pushes only {pushed} to the {to_q.text} queue", int(popper[k]))
+    src[pop_flag, popper] = pushers[(np.cumsum(pushes) - pushes)[pop_channel] + rank]
+    leftover = {CHANNELS[c]: int(pushes[c] - pops[c]) for c in np.flatnonzero(pushes > pops).tolist()}
+    return src, leftover
+
+
+def _stalls(queue: np.ndarray, members: list[np.ndarray], src_a: np.ndarray, src_b: np.ndarray, start: np.ndarray,
             end: np.ndarray):
     """(ready, waited_for, stall cycles per (waiting queue, queue waited for)) of a schedule: an
     instruction is ready when its queue's previous one ends, and waited for the token that came
     last, if it came after that (the first source on a tie)."""
     ready = np.zeros(len(start), dtype=np.int64)
-    for o in order:
-        ready[o[1:]] = end[o[:-1]]
+    for m in members:
+        ready[m[1:]] = end[m[:-1]]
     end_a = np.where(src_a >= 0, end[src_a], -1)
     end_b = np.where(src_b >= 0, end[src_b], -1)
     why = np.where(end_b > np.maximum(ready, end_a), src_b, np.where(end_a > ready, src_a, -1))
     waited = np.where(why >= 0, queue[why], -1)
     stalled = np.flatnonzero(why >= 0)
     per_pair = np.bincount(queue[stalled] * 3 + waited[stalled], weights=(start - ready)[stalled], minlength=9)
-    stalls = {(Queue(k // 3), Queue(k % 3)): int(c) for k, c in enumerate(per_pair.tolist()) if c}  # a stall is > 0
+    stalls = {(_QUEUES[k // 3], _QUEUES[k % 3]): int(c) for k, c in enumerate(per_pair.tolist()) if c}  # a stall is > 0
     return ready, waited, stalls
+
+
+_QUEUES = tuple(Queue)
 
 
 def _cycle(order, ptr, lens, src_a, src_b, end, queue_of) -> Hazard:

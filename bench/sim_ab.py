@@ -1,0 +1,148 @@
+"""The simulator of this tree against the one at a git revision, in one process, interleaved.
+
+    .venv/bin/python bench/sim_ab.py [--base HEAD~1] [--programs gemm-int8,mlp-decode] [--runs 60]
+
+On a shared VM, separate processes minutes apart see speeds that differ by up to 2x, so a
+change worth 10% cannot be told from noise that way. Here both simulators live in one
+process: the revision's `compiler/ ir/ passes/ backends/` are exported (`git archive`) into
+a temporary package named `lutcbase` (its `lutc.` imports renamed), and each iteration runs
+the base and the current simulator back to back, alternating which goes first, on the same
+program image and inputs. Both therefore see the same load at the same moment; the paired
+ratio new/base per iteration, and its median, is the figure to read.
+
+Modes, as in bench/sim_throughput.py: `load` = `Program.from_bytes` + `validate_program` +
+a first run of a new `Simulator` (what `lutc sim` pays); `first` = a first run of a new
+`Simulator` on a loaded, validated program. Programs: the three of sim_throughput.py, plus
+`ffn`, the demo's SwiGLU FFN compiled for the edge accelerator (what lutc's compiler emits).
+The outputs and report text of both simulators are compared before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one core's work, as in sim_throughput.py
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+import sim_throughput  # noqa: E402
+
+PACKAGE_DIRS = {"compiler": "", "ir": "ir", "passes": "passes", "backends": "backends"}  # as in pyproject.toml
+
+
+def export_base(rev: str, into: Path) -> None:
+    """The package at `rev` as `lutcbase` under `into`."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, *PACKAGE_DIRS], capture_output=True, check=True)
+    src = into / "src"
+    src.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+    for folder, sub in PACKAGE_DIRS.items():  # compiler/ first: the others go inside it
+        (src / folder).rename(into / "lutcbase" / sub)
+    for path in (into / "lutcbase").rglob("*.py"):  # only import statements: messages keep saying "lutc"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(re.sub(r"^(\s*(?:from|import)\s+)lutc\b", r"\1lutcbase", text, flags=re.M), encoding="utf-8")
+
+
+class Side:
+    """One simulator (package `lutc` or `lutcbase`) with the program image and inputs."""
+
+    def __init__(self, package: str, blob: bytes, inputs: dict):
+        self.program_mod = importlib.import_module(f"{package}.backends.accel.program")
+        self.sim_mod = importlib.import_module(f"{package}.backends.accel.simulator")
+        self.config = importlib.import_module(f"{package}.backends.accel.config").load_config(
+            ROOT / "examples" / "accel" / "edge.toml")
+        self.blob, self.inputs = blob, inputs
+        self.loaded = self.load()
+
+    def load(self):
+        program = self.program_mod.Program.from_bytes(self.blob)
+        self.program_mod.validate_program(program, self.config)
+        return program
+
+    def run(self, mode: str):
+        program = self.load() if mode == "load" else self.loaded
+        return self.sim_mod.Simulator(self.config).run(program, self.inputs)
+
+
+def demo_ffn() -> tuple[bytes, dict]:
+    """The SwiGLU FFN of `make demo`, compiled for the edge accelerator: (program image, inputs)."""
+    from lutc import api
+    from lutc.backends.accel.config import load_config
+    from lutc.ir.parser import parse
+
+    text = subprocess.run([sys.executable, str(ROOT / "examples" / "make_ffn.py")], capture_output=True, text=True,
+                          check=True, cwd=ROOT / "examples").stdout
+    pipeline = ("canonicalize,quantize-weights{bits=2,group-size=64,report=none},"
+                "lut-rewrite{policy=always,table-dtype=i8},fuse-ops")
+    model = api.compile(parse(text), "accel", config=load_config(ROOT / "examples" / "accel" / "edge.toml"),
+                        pipeline=pipeline)
+    return model.program.to_bytes(), model._inputs(api.example_inputs(model))
+
+
+def program_image(name: str) -> tuple[bytes, dict]:
+    if name == "ffn":
+        return demo_ffn()
+    edge = sim_throughput.load_config(ROOT / "examples" / "accel" / "edge.toml")
+    build = {"mlp-decode": sim_throughput.mlp_decode, "requant-stream": sim_throughput.requant_stream,
+             "gemm-int8": sim_throughput.gemm_int8}[name]
+    program = build(edge)
+    return program.to_bytes(), sim_throughput.program_inputs(program)
+
+
+def same_results(a, b) -> bool:
+    return (a.report.to_text() == b.report.to_text()
+            and a.outputs.keys() == b.outputs.keys()
+            and all(np.array_equal(a.outputs[k], b.outputs[k]) for k in a.outputs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", default="HEAD", help="git revision to compare with (default: HEAD)")
+    parser.add_argument("--programs", default="gemm-int8,ffn", help="gemm-int8, mlp-decode, requant-stream, ffn")
+    parser.add_argument("--modes", default="load,first")
+    parser.add_argument("--runs", type=int, default=40, help="iterations (each runs both simulators)")
+    args = parser.parse_args(argv)
+    print(f"machine: {sim_throughput.machine()}")
+    print(f"base: {args.base} ({subprocess.run(['git', '-C', str(ROOT), 'rev-parse', '--short', args.base], capture_output=True, text=True).stdout.strip()}); "
+          f"new: this tree; {args.runs} interleaved iterations; process CPU time")
+    with tempfile.TemporaryDirectory() as tmp:
+        export_base(args.base, Path(tmp))
+        sys.path.insert(0, tmp)
+        for name in args.programs.split(","):
+            blob, inputs = program_image(name)
+            base, new = Side("lutcbase", blob, inputs), Side("lutc", blob, inputs)
+            gc.collect()
+            gc.freeze()  # what the setup imported (TVM, ONNX for ffn) is not rescanned by every collection
+            n = base.loaded.instruction_count
+            for mode in args.modes.split(","):
+                if not same_results(base.run(mode), new.run(mode)):
+                    print(f"{name} {mode}: outputs or report differ between base and new")
+                    return 1
+                times = {"base": [], "new": []}
+                for i in range(args.runs):
+                    for label, side in (("base", base), ("new", new)) if i % 2 == 0 else (("new", new), ("base", base)):
+                        start = time.process_time()
+                        side.run(mode)
+                        times[label].append(time.process_time() - start)
+                ratio = statistics.median(t_new / t_base for t_new, t_base in zip(times["new"], times["base"]))
+                summary = "  ".join(f"{label} min {min(t) * 1e3:.2f} ms, median {statistics.median(t) * 1e3:.2f} ms "
+                                    f"({n / statistics.median(t):,.0f} instr/s)" for label, t in times.items())
+                print(f"{name:<15}{mode:<6}{n:>6} instrs  {summary}  new/base {ratio:.3f} (median of paired ratios)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
