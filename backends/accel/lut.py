@@ -233,12 +233,20 @@ def bytewise_table(tables: np.ndarray, m: int, k: int, bits: int, group: int, sy
     return np.ascontiguousarray(scaled.transpose(2, 0, 1, 3)).reshape(m, bits * k8 * 256)
 
 
+@lru_cache(maxsize=None)
+def _byte_table_columns(bits: int, k8: int) -> np.ndarray:
+    """(bits, k8, 1): the first byte-sum table column of each (plane, byte position); read-only, shared."""
+    base = ((np.arange(bits)[:, None, None] * k8 + np.arange(k8)[None, :, None]) * 256).astype(np.intp)
+    base.flags.writeable = False
+    return base
+
+
 def bytewise_indices(packed: np.ndarray, n: int, k: int, bits: int, idx: np.ndarray | None = None):
     """(planes, base, idx, idx2): `np.add(planes, base, out=idx)` gives the byte-sum table column of
     every weight byte, and idx2 is the same array as (bits * k/8, n), the gather's index."""
     k8 = k // 8
     planes = packed.reshape(bits, n, k8).transpose(0, 2, 1)  # (bits, k8, n): the sum runs over the leading axes
-    base = ((np.arange(bits)[:, None, None] * k8 + np.arange(k8)[None, :, None]) * 256).astype(np.intp)
+    base = _byte_table_columns(bits, k8)
     idx2 = np.empty((bits * k8, n), dtype=np.intp) if idx is None else idx.reshape(bits * k8, n)
     return planes, base, idx2.reshape(bits, k8, n), idx2
 

@@ -444,17 +444,12 @@ def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
                 cols = {name: c[~deq] for name, c in cols.items()}
         if not len(todo):
             continue
-        if cls is Mma:  # its function depends on the versions of its operands too
-            _prepare_mmas(an, todo, cols, views, pos, writes, handlers)
+        if cls is Mma or cls is LutMma:  # prepared from the columns; their functions take operand versions
+            (_prepare_mmas if cls is Mma else _prepare_lut_mmas)(an, todo, cols, views, pos, writes, handlers)
             continue
         make = _BODIES[cls]
         first, which = distinct_rows(cols)
         made = [make(instruction(i), views, an.config) for i in todo[first].tolist()]
-        if cls is LutMma:  # integer ones take the version of their table bytes
-            versioned = [isinstance(f, partial) and f.func is _lut_mma_int for f in made]
-            for i, w, v in zip(todo.tolist(), which.tolist(), read_versions(an, pos, todo, 0, writes).tolist()):
-                handlers[i] = partial(made[w], v) if versioned[w] else made[w]
-            continue
         for i, w in zip(todo.tolist(), which.tolist()):
             handlers[i] = made[w]
     return handlers
@@ -562,12 +557,29 @@ def _overflow(dtype: np.dtype, value: np.ndarray, what: str) -> Hazard:
     return Hazard(f"{what} overflows the {dtype.name} accumulator: {int(bad.flat[0])} is outside [{lo}, {hi}]")
 
 
-def _body_lut_mma(instr: LutMma, views: _Views, config: AccelConfig):
-    g = config.lut.group
-    m, n, k, bits, sym, accum = instr.m, instr.n, instr.k, instr.bits, instr.sym, instr.accum
-    tables = views.get(MEM_SP, instr.tables.addr, instr.tables.dtype.np, (k // g, m, table_entries(g, sym)))
-    weights = views.get(MEM_SP, instr.weights.addr, np.dtype(np.uint8), (weight_plane_bytes(n, k, bits),))
-    dst = views.operand(instr.dst, (m, n))
+_LUT_MMA_FIELDS = ("m", "n", "k", "bits", "sym", "accum", "tables.addr", "tables.dtype", "weights.addr", "dst.space",
+                   "dst.addr", "dst.dtype")
+
+
+def _prepare_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos: np.ndarray, writes: tuple,
+                      handlers: list) -> None:
+    """handlers[i] for the LUT.MMAs `idx` (field columns `cols`), one function per distinct LUT.MMA,
+    made from the columns (no instruction object). An integer one also takes the version of its
+    table bytes (read_versions), which keys its byte-sum table."""
+    first, which = distinct_rows(cols)
+    made = [_lut_mma_function(views, an.config.lut.group, *row)
+            for row in zip(*(cols[name][first].tolist() for name in _LUT_MMA_FIELDS))]
+    versioned = [isinstance(f, partial) and f.func is _lut_mma_int for f in made]
+    for i, w, v in zip(idx.tolist(), which.tolist(), read_versions(an, pos, idx, 0, writes).tolist()):
+        handlers[i] = partial(made[w], v) if versioned[w] else made[w]
+
+
+def _lut_mma_function(views: _Views, g: int, m: int, n: int, k: int, bits: int, sym: int, accum: int, tables_addr: int,
+                      tables_dtype: int, weights_addr: int, dst_space: int, dst_addr: int, dst_dtype: int):
+    sym, accum = bool(sym), bool(accum)
+    tables = views.get(MEM_SP, tables_addr, _NP_OF_DTYPE[tables_dtype], (k // g, m, table_entries(g, sym)))
+    weights = views.get(MEM_SP, weights_addr, np.dtype(np.uint8), (weight_plane_bytes(n, k, bits),))
+    dst = _operand_view(views, dst_space, dst_addr, dst_dtype, (m, n))
     if dst.dtype.kind != "i":
         compute = make_lut_mma(tables, weights, m, n, k, bits, g, sym, views.table_cache)
 
@@ -586,7 +598,7 @@ def _body_lut_mma(instr: LutMma, views: _Views, config: AccelConfig):
     # int8 entries have magnitude <= 128: small enough tiles cannot overflow, so skip the check.
     check = accum or lut_mma_bound(TABLE_QMAX + 1, k, bits, g) > hi
     ids = views.table_ids  # a small int per table range and shape, so the per-call key hashes fast
-    table_key = ids.setdefault((instr.tables.space, instr.tables.addr, m, k, bits, sym, tables.dtype.str), len(ids)) << 32
+    table_key = ids.setdefault((tables_addr, m, k, bits, sym, tables.dtype.str), len(ids)) << 32
     prepare = partial(bytewise_table, tables, m, k, bits, g, sym)
     looked = views.scratch((m, bits * (k // 8), n), 1, np.int64)
     return partial(_lut_mma_int, views.version_tables, table_key, prepare, planes, base, idx3, idx2, looked, accum, dst,
@@ -961,4 +973,4 @@ def _body_red(instr: Red, views: _Views, config: AccelConfig):
     return body
 
 
-_BODIES = {LutBuild: _body_lut_build, LutMma: _body_lut_mma, Vec: _body_vec, Red: _body_red}
+_BODIES = {LutBuild: _body_lut_build, Vec: _body_vec, Red: _body_red}
