@@ -265,12 +265,13 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
             a, b = max(a - base[MEM_DRAM], 0), min(b - base[MEM_DRAM], len(written[MEM_DRAM]))
             if a < b:
                 written[MEM_DRAM][a:b] = True
+    all_set = np.logical_and.reduce  # ndarray.all() without its Python-level wrapper
     for e, m, a, b, (rows, row_bytes, stride), writes in zip(events.tolist(), ev_mem.tolist(), ev_lo.tolist(),
                                                               ev_hi.tolist(), pat[events].tolist(), write[events].tolist()):
         flags = _flag_view(written[m], a - base[m], b - base[m], rows, row_bytes, stride)
         if writes:
             flags[...] = True
-        elif not flags.all():
+        elif not all_set(flags, axis=None):
             i = int(ins[e])
             bad = int(np.argmin(flags.reshape(-1)))
             if flags.ndim == 2:
