@@ -84,13 +84,14 @@ class InstructionColumns:
         layer = ((w0 >> np.uint64(24)) & 0xFFFF).astype(np.int64)
         deps = (w0[:, None] >> _DEP_SHIFTS) & np.uint64(1) != 0
         groups, columns = {}, {}
+        by_word = np.ascontiguousarray(words.T)  # (4, n): each class's words gathered row by row
         by_kind = np.argsort(kind, kind="stable")  # each class's instructions, in program order
         bounds = np.searchsorted(kind[by_kind], np.arange(len(CLASSES) + 1)).tolist()
         for code, klass in enumerate(CLASSES):
             if bounds[code] == bounds[code + 1]:
                 continue
             idx = by_kind[bounds[code]:bounds[code + 1]]
-            cols, bad_here = _decode_class(words[idx], klass.OPCODE, func[idx])
+            cols, bad_here = _decode_class(by_word[:, idx], klass.OPCODE, func[idx])
             bad[idx] |= bad_here
             groups[klass], columns[klass] = idx, cols
         if bad.any():
@@ -154,19 +155,22 @@ def _bit_plan(opcode: Opcode) -> _BitPlan:
 
 
 def _decode_class(w: np.ndarray, opcode: Opcode, func: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Field columns of same-opcode words and which words isa.decode would reject."""
+    """Field columns of same-opcode words ((4, n): the four 64-bit parts of each word) and which
+    words isa.decode would reject."""
     plan = _bit_plan(opcode)
-    bad = ((w & ~plan.used) != 0).any(axis=1)
+    bad = ((w & ~plan.used[:, None]) != 0).any(axis=0)
     if opcode is Opcode.VEC:
         bad |= func >= len(VecFunc)
     elif opcode is Opcode.RED:
         bad |= func >= len(RedFunc)
     else:
         bad |= func != 0
-    raw = (w.T[plan.word] >> plan.shift[:, None]) & plan.mask[:, None]  # (columns, n): every field at once
+    raw = w[plan.word]  # (columns, n): every field at once, shifted and masked in place
+    np.right_shift(raw, plan.shift[:, None], out=raw)
+    np.bitwise_and(raw, plan.mask[:, None], out=raw)
     for c, word, left, mask in plan.straddling:
-        raw[c] |= (w[:, word] << np.uint64(left)) & np.uint64(mask)
-    table = raw.astype(np.int64)
+        raw[c] |= (w[word] << np.uint64(left)) & np.uint64(mask)
+    table = raw.view(np.int64)  # every field is narrower than 63 bits
     if plan.operands:
         space, addr, dtype, bcast = (table[list(k)] for k in zip(*plan.operands))
         bad |= (space > 2).any(axis=0)
