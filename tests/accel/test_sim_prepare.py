@@ -4,6 +4,7 @@ shared between instructions with equal fields, MMA signatures, fast column extra
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lutc.backends.accel.analysis import extract_columns
 from lutc.backends.accel.columns import distinct_rows
@@ -72,6 +73,19 @@ def test_distinct_rows_groups_equal_rows():
     first, which = distinct_rows(cols)
     groups = first[which]  # the first row equal to each row
     assert groups.tolist() == [0, 1, 0, 3, 4]  # -0.0 is kept apart from 0.5, and (2, 0.5) from (2, -0.0)
+
+
+@pytest.mark.parametrize("n", [1, 7, 39, 40, 41, 300])  # both sides of the dict / sort threshold
+@pytest.mark.parametrize("constant", [False, True])
+def test_distinct_rows_against_brute_force(n, constant):
+    rng = np.random.default_rng(n)
+    floats = np.array([0.0, -0.0, 1.5, np.nan, -np.nan])
+    cols = {"a": rng.integers(0, 3, n), "b": np.full(n, 7) if constant else rng.integers(-2, 2, n),
+            "imm": floats[rng.integers(0, len(floats), n)]}
+    first, which = distinct_rows(cols)
+    rows = list(zip(cols["a"].tolist(), cols["b"].tolist(), cols["imm"].view(np.int64).tolist()))  # floats bit for bit
+    assert [int(first[w]) for w in which] == [rows.index(r) for r in rows]
+    assert sorted(first.tolist()) == sorted({rows.index(r) for r in rows})
 
 
 def test_extract_columns_accepts_plain_ints_for_enum_fields():
