@@ -37,7 +37,7 @@ from lutc.backends.accel.isa import (
     Finish, Instruction, Load, LutBuild, LutMma, Mma, Queue, Red, Space, Store, Sync, Vec, VecFunc,
 )
 from lutc.backends.accel.lut import table_block_layout, table_entries, weight_plane_bytes
-from lutc.backends.accel.program import vec_operand_bytes
+from lutc.backends.accel.program import MEM_ACC, MEM_DRAM, MEM_SP, vec_operand_bytes
 
 if TYPE_CHECKING:
     from lutc.backends.accel.analysis import Analysis
@@ -195,69 +195,36 @@ def cycles_for(an: Analysis) -> np.ndarray:
 
 
 def actions_for(an: Analysis) -> np.ndarray:
-    """instruction_actions for every instruction, as an (n, len(ACTIONS)) array."""
-    from lutc.backends.accel.analysis import _DTYPE_SIZE
-
+    """instruction_actions for every instruction, as an (n, len(ACTIONS)) array. Memory traffic is
+    the byte ranges the analysis found (a 2-D DMA's rows only; an accumulating destination is
+    read and written), summed per memory."""
     config = an.config
     g = config.lut.group
     out = np.zeros((an.n, len(ACTIONS)), dtype=np.int64)
     col = {a: k for k, a in enumerate(ACTIONS)}
-    DRAM, SP, ACC = col["dram_bytes"], col["scratchpad_bytes"], col["accumulator_bytes"]
+    rows, row_bytes = an.pattern[..., 0], an.pattern[..., 1]
+    nbytes = np.where(row_bytes > 0, rows * row_bytes, an.hi - an.lo) * an.used  # DMA ranges carry their pattern
+    for mem, action in ((MEM_DRAM, "dram_bytes"), (MEM_SP, "scratchpad_bytes"), (MEM_ACC, "accumulator_bytes")):
+        out[:, col[action]] = (nbytes * (an.mem == mem)).sum(axis=1)
     cols, groups = an.columns, an.groups
-
-    def mem_bytes(rows_idx, space, nbytes):
-        on_acc = space == int(Space.ACC)
-        out[rows_idx, ACC] += np.where(on_acc, nbytes, 0)
-        out[rows_idx, SP] += np.where(on_acc, 0, nbytes)
-
-    def entries_per_table(sym):
-        return np.where(sym != 0, 1 << (g - 1), 1 << g)
-
-    for cls in (Load, Store):
-        if cls in groups:
-            c, idx = cols[cls], groups[cls]
-            nbytes = c["rows"] * c["row_bytes"]
-            out[idx, DRAM] = nbytes
-            mem_bytes(idx, c["sp.space"], nbytes)
     if LutBuild in groups:
-        c, idx = cols[LutBuild], groups[LutBuild]
-        entries = c["rows"] * (c["k"] // g) * entries_per_table(c["sym"])
-        block = ((entries * _DTYPE_SIZE[c["dst.dtype"]] + 3) & ~3) + (c["k"] // c["qgroup"]) * 2 * c["rows"] * 4
-        out[idx, SP] = c["rows"] * c["k"] * _DTYPE_SIZE[c["src.dtype"]] + block
-        out[idx, col["adds"]] = entries
+        c = cols[LutBuild]
+        out[groups[LutBuild], col["adds"]] = c["rows"] * (c["k"] // g) * np.where(c["sym"] != 0, 1 << (g - 1), 1 << g)
     if LutMma in groups:
-        c, idx = cols[LutMma], groups[LutMma]
+        c = cols[LutMma]
         lookups = c["bits"] * c["m"] * c["n"] * (c["k"] // g)
-        out[idx, col["lookups"]] = lookups
-        out[idx, col["adds"]] = lookups
-        out[idx, SP] = ((c["k"] // g) * c["m"] * entries_per_table(c["sym"]) * _DTYPE_SIZE[c["tables.dtype"]]
-                        + c["bits"] * c["n"] * c["k"] // 8)
-        out[idx, ACC] = c["m"] * c["n"] * _DTYPE_SIZE[c["dst.dtype"]] * np.where(c["accum"] != 0, 2, 1)
+        out[groups[LutMma], col["lookups"]] = lookups
+        out[groups[LutMma], col["adds"]] = lookups
     if Mma in groups:
-        c, idx = cols[Mma], groups[Mma]
-        out[idx, col["macs"]] = c["m"] * c["n"] * c["k"]
-        out[idx, SP] = c["m"] * c["k"] * _DTYPE_SIZE[c["a.dtype"]] + c["k"] * c["n"] * _DTYPE_SIZE[c["b.dtype"]]
-        out[idx, ACC] = c["m"] * c["n"] * _DTYPE_SIZE[c["dst.dtype"]] * np.where(c["accum"] != 0, 2, 1)
+        c = cols[Mma]
+        out[groups[Mma], col["macs"]] = c["m"] * c["n"] * c["k"]
     if Vec in groups:
-        from lutc.backends.accel.analysis import vec_operand_counts
-
-        c, idx = cols[Vec], groups[Vec]
-        rows, ncols = c["rows"], c["cols"]
-        deq = c["func"] == int(VecFunc.DEQ)
-        out[idx, col["vector_ops"]] = rows * ncols * (_VEC_BASIC[c["func"]] + _VEC_SPECIAL[c["func"]] * config.vector.special_cycles)
-        for op in ("a", "b", "c"):
-            count = vec_operand_counts(c[op + ".bcast"], rows, ncols)
-            nbytes = count * _DTYPE_SIZE[c[op + ".dtype"]]
-            if op != "a":
-                nbytes = np.where(deq, 2 * (ncols if op == "b" else rows) * 4, nbytes)
-            nbytes = np.where(c[op + ".space"] != 0, nbytes, 0)
-            mem_bytes(idx, c[op + ".space"], nbytes)
-        mem_bytes(idx, c["dst.space"], rows * ncols * _DTYPE_SIZE[c["dst.dtype"]] * np.where(c["accum"] != 0, 2, 1))
+        c = cols[Vec]
+        ops = _VEC_BASIC[c["func"]] + _VEC_SPECIAL[c["func"]] * config.vector.special_cycles
+        out[groups[Vec], col["vector_ops"]] = c["rows"] * c["cols"] * ops
     if Red in groups:
-        c, idx = cols[Red], groups[Red]
-        out[idx, col["vector_ops"]] = c["rows"] * c["cols"]
-        mem_bytes(idx, c["src.space"], c["rows"] * c["cols"] * _DTYPE_SIZE[c["src.dtype"]])
-        mem_bytes(idx, c["dst.space"], c["rows"] * _DTYPE_SIZE[c["dst.dtype"]] * np.where(c["accum"] != 0, 2, 1))
+        c = cols[Red]
+        out[groups[Red], col["vector_ops"]] = c["rows"] * c["cols"]
     return out
 
 
