@@ -212,25 +212,22 @@ def lut_mma_bound(m_entries_max: int, k: int, bits: int, group: int) -> int:
     return ((1 << bits) - 1) * (k // group) * m_entries_max
 
 
-
-
-@lru_cache(maxsize=None)
-def _byte_digits(group: int) -> np.ndarray:
-    """D[s, v]: the s-th g-bit index packed in byte value v (LSB-first), for s < 8/g."""
-    return (np.arange(256)[None, :] >> (group * np.arange(8 // group))[:, None]) & ((1 << group) - 1)
-
-
 def bytewise_table(tables: np.ndarray, m: int, k: int, bits: int, group: int, sym: bool) -> np.ndarray:
     """The byte-sum table of make_lut_mma_bytewise for the current contents of `tables`:
     (m, bits * k/8 * 256) int64, entry [r, (i * k/8 + b) * 256 + v] = 2^i * (sum of the 8/g
     lookups that byte value v at byte position b of plane i makes in row r)."""
     per_byte, k8 = 8 // group, k // 8
-    digits = _byte_digits(group)
-    full = (expand_symmetric(tables) if sym else tables).astype(np.int64)  # (k/g, m, 2^g)
-    full = full.reshape(k8, per_byte, m, 1 << group)
-    per_value = sum(full[:, s][:, :, digits[s]] for s in range(per_byte))  # (k8, m, 256)
-    scaled = (np.int64(1) << np.arange(bits, dtype=np.int64))[:, None, None, None] * per_value[None]
-    return np.ascontiguousarray(scaled.transpose(2, 0, 1, 3)).reshape(m, bits * k8 * 256)
+    full = (expand_symmetric(tables) if sym else tables).astype(np.int64).reshape(k8, per_byte, m, 1 << group)
+    # Byte value v holds digit s (LSB first) in bits [g s, g s + g): the sums over its digits are
+    # nested outer sums, the highest digit varying slowest.
+    sums = full[:, per_byte - 1]
+    for s in range(per_byte - 2, -1, -1):
+        sums = (sums[..., :, None] + full[:, s, :, None, :]).reshape(k8, m, -1)  # (k8, m, 256) at the end
+    out = np.empty((m, bits, k8, 256), dtype=np.int64)
+    by_row = sums.transpose(1, 0, 2)
+    for i in range(bits):
+        np.left_shift(by_row, i, out=out[:, i])
+    return out.reshape(m, bits * k8 * 256)
 
 
 @lru_cache(maxsize=None)
