@@ -6,13 +6,15 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lutc.backends.accel.analysis import analyze
 from lutc.backends.accel.isa import Load, LutMma, Queue, Store, Sync, Vec, VecFunc, acc, sp
 from lutc.backends.accel.program import ProgramBuilder
 from lutc.backends.accel.simulator import Simulator
 from lutc.backends.accel.timing import (
-    ACTIONS, actions_for, cycles_for, instruction_actions, instruction_cycles,
+    ACTIONS, Hazard, actions_for, cycles_for, find_race, instruction_actions, instruction_cycles, schedule,
 )
 
 
@@ -176,3 +178,126 @@ def test_vectorized_cycles_and_actions_match_the_scalar_model(assembled, edge, n
     assert cycles_for(an).tolist() == [instruction_cycles(i, edge) for i in program.instructions]
     assert actions_for(an).tolist() == [list(instruction_actions(i, edge)) for i in program.instructions]
     assert len(ACTIONS) == actions_for(an).shape[1]
+
+
+# Token flags (pop_prev, pop_next, push_prev, push_next) each queue may set, and the queue each reaches.
+_LEGAL_FLAGS = np.array([[0, 1, 0, 1], [1, 1, 1, 1], [1, 0, 1, 0]], dtype=bool)
+_NEIGHBOUR = {(0, "prev"): None, (0, "next"): 1, (1, "prev"): 0, (1, "next"): 2, (2, "prev"): 1, (2, "next"): None}
+
+
+def _reference_schedule(queue: list[int], flags: list[list[bool]], cycles: list[int]):
+    """The schedule by the rules, one event at a time: (start, end), or the string 'deadlock'.
+    Repeatedly start the head instruction of any queue whose unit is free and whose popped
+    channels hold a token pushed (at its pusher's end) by then; FIFO channels, one per ordered
+    queue pair. Independent of timing.schedule's longest-path formulation."""
+    n = len(cycles) - 1  # FINISH is last and not queued
+    heads, free = [0, 0, 0], [0, 0, 0]
+    members = [[i for i in range(n) if queue[i] == q] for q in range(3)]
+    pushed: dict = {}  # (from queue, to queue) -> ends of the tokens pushed, FIFO
+    popped: dict = {}  # (from queue, to queue) -> tokens taken so far
+    start, end = [0] * (n + 1), [0] * (n + 1)
+    while any(heads[q] < len(members[q]) for q in range(3)):
+        candidates = []
+        for q in range(3):
+            if heads[q] == len(members[q]):
+                continue
+            i = members[q][heads[q]]
+            ready = free[q]
+            for flag, side in ((0, "prev"), (1, "next")):
+                if flags[i][flag]:
+                    channel = (_NEIGHBOUR[q, side], q)
+                    k = popped.get(channel, 0)
+                    if k >= len(pushed.get(channel, [])):
+                        break
+                    ready = max(ready, pushed[channel][k])
+            else:
+                candidates.append((ready, q, i))
+        if not candidates:
+            return "deadlock"  # every head waits for a token no started instruction pushes
+        ready, q, i = min(candidates)
+        for flag, side in ((0, "prev"), (1, "next")):
+            if flags[i][flag]:
+                channel = (_NEIGHBOUR[q, side], q)
+                popped[channel] = popped.get(channel, 0) + 1
+        start[i], end[i] = ready, ready + cycles[i]
+        free[q] = end[i]
+        heads[q] += 1
+        for flag, side in ((2, "prev"), (3, "next")):
+            if flags[i][flag]:
+                pushed.setdefault((q, _NEIGHBOUR[q, side]), []).append(end[i])
+    start[n] = end[n] = max(free)
+    return start, end
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(data=st.data(), n=st.integers(1, 40))
+def test_schedule_equals_an_event_by_event_reference(data, n):
+    queue = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)) + [1]
+    # Pops rarer than pushes, so that most programs schedule rather than deadlock.
+    flag = st.tuples(*[st.sampled_from([False, False, False, True])] * 2, st.booleans(), st.booleans())
+    wanted = data.draw(st.lists(flag, min_size=n + 1, max_size=n + 1))
+    flags = [[bool(w and legal) for w, legal in zip(row, _LEGAL_FLAGS[q])] for row, q in zip(wanted, queue)]
+    flags[-1] = [False] * 4
+    cycles = data.draw(st.lists(st.integers(0, 20), min_size=n + 1, max_size=n + 1))
+    expected = _reference_schedule(queue, flags, cycles)
+    try:
+        sched = schedule(np.array(queue), np.array(flags, dtype=bool), np.array(cycles))
+    except Hazard as hz:
+        assert expected == "deadlock", hz.message
+        return
+    assert expected != "deadlock"
+    assert (sched.start.tolist(), sched.end.tolist()) == expected
+
+
+def _reference_race(an, start, end):
+    """find_race by brute force: for each instruction b in time order, the instruction of each other
+    queue running when b starts, every pair of their byte ranges (2-D DMA rows expanded)."""
+    def byte_set(i, slot):
+        lo, hi = int(an.lo[i, slot]), int(an.hi[i, slot])
+        rows, row_bytes, stride = (int(v) for v in an.pattern[i, slot])
+        if row_bytes == 0:  # not a DMA range: contiguous
+            return set(range(lo, hi))
+        return {lo + r * stride + c for r in range(rows) for c in range(row_bytes)}
+
+    busy = [i for i in range(an.n) if end[i] > start[i]]
+    for b in sorted(busy, key=lambda i: (start[i], i)):
+        for qa in range(3):
+            running = [a for a in busy if an.queue[a] == qa != an.queue[b] and start[a] <= start[b] < end[a]]
+            for a in running:
+                for sb in np.flatnonzero(an.used[b]).tolist():
+                    for sa in np.flatnonzero(an.used[a]).tolist():
+                        if (an.mem[b, sb] == an.mem[a, sa] and (an.write[b, sb] or an.write[a, sa])
+                                and byte_set(b, sb) & byte_set(a, sa)):
+                            return b, a, sb, sa
+    return None
+
+
+@pytest.mark.parametrize("name", ["gemm_double_buffer", "gemv_lut2", "vec_epilogue", "race", "strided"])
+def test_race_check_equals_brute_force_on_random_timelines(assembled, edge, name):
+    if name == "strided":  # 2-D DMAs whose bounding ranges interleave: only exact byte overlap counts
+        # Loads read rows of x at t * 32 and stores write rows of x between them (at t * 32 + 16), so
+        # their bounding ranges overlap but their bytes do not, except for the first store, which
+        # writes the bytes the first load reads. Their scratchpad ranges are all apart.
+        b = ProgramBuilder("strided", config=edge)
+        x = b.tensor("x", "output", "u8", (1024,))
+        for t, store_at in enumerate([0, 16, 48, 80]):
+            b.emit(Load(sp=sp(t * 64), dram=x.addr + t * 32, rows=4, row_bytes=16, dram_stride=128))
+            b.emit(Store(sp=sp(1024 + t * 64), dram=x.addr + store_at, rows=4, row_bytes=16, dram_stride=128))
+        b.finish()
+        program = b.build()
+    else:
+        program = assembled(name)
+    an = analyze(program, edge)
+    rng = np.random.default_rng(len(name))
+    found = 0
+    for _ in range(150):
+        start, end = np.zeros(an.n, dtype=np.int64), np.zeros(an.n, dtype=np.int64)
+        for q in range(3):  # each queue runs its instructions one after another, with random gaps
+            idx = np.flatnonzero(an.queue == q)
+            duration, gap = rng.integers(0, 12, len(idx)), rng.integers(0, 12, len(idx))
+            start[idx] = np.cumsum(gap + np.concatenate([[0], duration[:-1]]))
+            end[idx] = start[idx] + duration
+        expected = _reference_race(an, start, end)
+        assert find_race(an, start, end) == expected
+        found += expected is not None
+    assert found  # the timelines do produce races
