@@ -137,7 +137,10 @@ def _bit_plan(opcode: Opcode) -> _BitPlan:
                        (f"{f.attr}.dtype", f.dtype_lsb or 0, 4 if f.dtype_lsb is not None else 0),
                        (f"{f.attr}.bcast", f.bcast_lsb or 0, 2 if f.bcast_lsb is not None else 0)]
             continue
-        (floats if f.kind is Kind.F32 else queues if f.kind is Kind.QUEUE else []).append(len(fields))
+        if f.kind is Kind.F32:
+            floats.append(len(fields))
+        elif f.kind is Kind.QUEUE:
+            queues.append(len(fields))
         fields.append((f.attr, f.lsb, f.width))
     used = (1 << HEADER_BITS) - 1
     for f in FORMATS[opcode]:

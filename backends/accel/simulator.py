@@ -650,10 +650,11 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos:
     versions = read_versions(an, pos, np.concatenate([idx, idx]), np.repeat([0, 1], len(idx)), writes)
     a_versions, b_versions = versions[:len(idx)], versions[len(idx):]
     integer = _IS_INT_DTYPE[cols["dst.dtype"]]
-    for r in np.flatnonzero(~integer).tolist():
-        a, b, dst = (_operand_view(views, int(cols[f"{op}.space"][r]), int(cols[f"{op}.addr"][r]), int(cols[f"{op}.dtype"][r]),
-                                   shape) for op, shape in _mma_shapes(cols, r))
-        handlers[int(idx[r])] = _body_mma_float(a, b, dst, bool(cols["transpose_b"][r]), bool(cols["accum"][r]))
+    for r in np.flatnonzero(~integer).tolist():  # float MMAs: one at a time
+        m, n, k, transpose_b = (int(cols[name][r]) for name in ("m", "n", "k", "transpose_b"))
+        a, b, dst = (_operand_view(views, *(int(cols[f"{op}.{field}"][r]) for field in ("space", "addr", "dtype")), shape)
+                     for op, shape in (("a", (m, k)), ("b", (n, k) if transpose_b else (k, n)), ("dst", (m, n))))
+        handlers[int(idx[r])] = _body_mma_float(a, b, dst, bool(transpose_b), bool(cols["accum"][r]))
     rows = np.flatnonzero(integer)
     if not len(rows):
         return
@@ -699,11 +700,6 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos:
         for i, store in zip(ins[lo:hi], made):
             handlers[i] = store
         handlers[ins[lo]] = partial(_compute_then_store, compute, handlers[ins[lo]])
-
-
-def _mma_shapes(cols: dict, r: int) -> tuple:
-    m, n, k = int(cols["m"][r]), int(cols["n"][r]), int(cols["k"][r])
-    return ("a", (m, k)), ("b", (n, k) if cols["transpose_b"][r] else (k, n)), ("dst", (m, n))
 
 
 _MMA_FIELDS = ("m", "n", "k", "accum", "transpose_b", "a.space", "a.addr", "a.dtype", "b.space", "b.addr", "b.dtype",
