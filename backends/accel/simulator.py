@@ -485,16 +485,13 @@ def _pattern_views(mems: list[np.ndarray], an: Analysis, idx: np.ndarray, slot: 
     is a plain index into it, made by `map` (no Python frame per range)."""
     mem, pattern, lo = an.mem[idx, slot], an.pattern[idx, slot], an.lo[idx, slot]
     first, which = distinct_rows({"mem": mem, "rows": pattern[:, 0], "row_bytes": pattern[:, 1], "stride": pattern[:, 2]})
-    out: list = [None] * len(idx)
-    for group, (m, (rows, row_bytes, stride)) in enumerate(zip(mem[first].tolist(), pattern[first].tolist())):
+    windows = []
+    for m, (rows, row_bytes, stride) in zip(mem[first].tolist(), pattern[first].tolist()):
         buf, span = mems[m], (rows - 1) * stride + row_bytes
-        window = np.ndarray((len(buf) - span + 1, rows, row_bytes), dtype=buf.dtype, buffer=buf, strides=(1, stride, 1))
-        if len(first) == 1:
-            return list(map(window.__getitem__, lo.tolist()))
-        sel = np.flatnonzero(which == group)
-        for k, view in zip(sel.tolist(), map(window.__getitem__, lo[sel].tolist())):
-            out[k] = view
-    return out
+        windows.append(np.ndarray((len(buf) - span + 1, rows, row_bytes), dtype=buf.dtype, buffer=buf, strides=(1, stride, 1)))
+    if len(windows) == 1:  # the usual case: one pattern
+        return list(map(windows[0].__getitem__, lo.tolist()))
+    return [windows[w][start] for w, start in zip(which.tolist(), lo.tolist())]
 
 
 # ---------------------------------------------------------------------------------------
@@ -906,7 +903,7 @@ def _prepare_deq(idx, cols: dict, views: _Views, handlers: list) -> None:
         key = (space, addr, dtype, shape)
         v = memo.get(key)
         if v is None:
-            v = memo[key] = views.get(_MEM_OF_SPACE[space], addr, _NP_OF_DTYPE[dtype], shape)
+            v = memo[key] = _operand_view(views, space, addr, dtype, shape)
         return v
 
     scratch: dict = {}

@@ -364,11 +364,9 @@ def _stalls(queue: np.ndarray, members: list[np.ndarray], src_a: np.ndarray, src
     waited = np.where(why >= 0, queue[why], -1)
     stalled = np.flatnonzero(why >= 0)
     per_pair = np.bincount(queue[stalled] * 3 + waited[stalled], weights=(start - ready)[stalled], minlength=9)
-    stalls = {(_QUEUES[k // 3], _QUEUES[k % 3]): int(c) for k, c in enumerate(per_pair.tolist()) if c}  # a stall is > 0
+    stalls = {(Queue(k // 3), Queue(k % 3)): int(c) for k, c in enumerate(per_pair.tolist()) if c}  # a stall is > 0
     return ready, waited, stalls
 
-
-_QUEUES = tuple(Queue)
 
 
 def _cycle(order, ptr, lens, src_a, src_b, end, queue_of) -> Hazard:
