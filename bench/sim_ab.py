@@ -12,7 +12,7 @@ ratio new/base per iteration, and its median, is the figure to read.
 
 Modes, as in bench/sim_throughput.py: `load` = `Program.from_bytes` + `validate_program` +
 a first run of a new `Simulator` (what `lutc sim` pays); `first` = a first run of a new
-`Simulator` on a loaded, validated program. Programs: the three of sim_throughput.py, plus
+`Simulator` on a loaded, validated program. Programs: the four of sim_throughput.py, plus
 `ffn`, the demo's SwiGLU FFN compiled for the edge accelerator (what lutc's compiler emits).
 The outputs and report text of both simulators are compared before timing.
 """
@@ -79,17 +79,9 @@ class Side:
 
 def demo_ffn() -> tuple[bytes, dict]:
     """The SwiGLU FFN of `make demo`, compiled for the edge accelerator: (program image, inputs)."""
-    from lutc import api
-    from lutc.backends.accel.config import load_config
-    from lutc.ir.parser import parse
-
-    text = subprocess.run([sys.executable, str(ROOT / "examples" / "make_ffn.py")], capture_output=True, text=True,
-                          check=True, cwd=ROOT / "examples").stdout
-    pipeline = ("canonicalize,quantize-weights{bits=2,group-size=64,report=none},"
-                "lut-rewrite{policy=always,table-dtype=i8},fuse-ops")
-    model = api.compile(parse(text), "accel", config=load_config(ROOT / "examples" / "accel" / "edge.toml"),
-                        pipeline=pipeline)
-    return model.program.to_bytes(), model._inputs(api.example_inputs(model))
+    edge = sim_throughput.load_config(ROOT / "examples" / "accel" / "edge.toml")
+    program = sim_throughput.compiled_ffn(edge)
+    return program.to_bytes(), sim_throughput.program_inputs(program)
 
 
 def program_image(name: str) -> tuple[bytes, dict]:
@@ -97,7 +89,8 @@ def program_image(name: str) -> tuple[bytes, dict]:
         return demo_ffn()
     edge = sim_throughput.load_config(ROOT / "examples" / "accel" / "edge.toml")
     build = {"mlp-decode": sim_throughput.mlp_decode, "requant-stream": sim_throughput.requant_stream,
-             "gemm-int8": sim_throughput.gemm_int8}[name]
+             "gemm-int8": sim_throughput.gemm_int8,
+             "ffn-1024": lambda config: sim_throughput.compiled_ffn(config, 1024, 2048)}[name]
     program = build(edge)
     return program.to_bytes(), sim_throughput.program_inputs(program)
 
@@ -111,7 +104,7 @@ def same_results(a, b) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default="HEAD", help="git revision to compare with (default: HEAD)")
-    parser.add_argument("--programs", default="gemm-int8,ffn", help="gemm-int8, mlp-decode, requant-stream, ffn")
+    parser.add_argument("--programs", default="gemm-int8,ffn", help="gemm-int8, mlp-decode, requant-stream, ffn, ffn-1024")
     parser.add_argument("--modes", default="load,first")
     parser.add_argument("--runs", type=int, default=40, help="iterations (each runs both simulators)")
     args = parser.parse_args(argv)

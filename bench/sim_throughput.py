@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/sim_throughput.py [--runs 7] [--quick]
 
-Three programs, built with the ProgramBuilder API the compiler's codegen uses:
+Four programs: three built with the ProgramBuilder API the compiler's codegen uses, and one
+the compiler itself emits:
 
 * mlp-decode: an 8-layer 2-bit MLP at decode (1 x 1024 by 1024 x 1024 per layer) on the
   edge design, tiled to its LUT array (32 columns, k-tiles of 128), double-buffered weight
@@ -10,7 +11,11 @@ Three programs, built with the ProgramBuilder API the compiler's codegen uses:
 * requant-stream: f32 tiles streamed through the vector unit to int8 (LOAD, VEC.MULI,
   STORE), double-buffered;
 * gemm-int8: a 256 x 256 by 256 x 512 int8 GEMM on the dense MMA array, 16 x 32 output
-  tiles (one MMA and one 2-D STORE each), double-buffered.
+  tiles (one MMA and one 2-D STORE each), double-buffered;
+* ffn-1024: what lutc's compiler emits: the SwiGLU FFN of examples/make_ffn.py at LLaMA-like
+  size (hidden 1024, inner 2048), 2-bit weights in groups of 64, int8 tables, compiled for
+  the edge design (`api.compile(..., "accel")`): per 1 x 256 output tile and 64-row k-tile
+  one LUT.MMA and one VEC.DEQ, weights streamed by large LOADs.
 
 For each, the median of `--runs` simulations gives instructions per second, wall clock and
 process CPU time, in three modes:
@@ -166,6 +171,20 @@ def gemm_int8(config: AccelConfig, m: int = 256, k: int = 256, n: int = 512, mt:
             t += 1
     b.finish()
     return b.build()
+
+
+FFN_PIPELINE = ("canonicalize,quantize-weights{bits=2,group-size=64,report=none},"
+                "lut-rewrite{policy=always,table-dtype=i8},fuse-ops")
+
+
+def compiled_ffn(config: AccelConfig, hidden: int = 256, inner: int = 512) -> Program:
+    """The SwiGLU FFN of examples/make_ffn.py, compiled by lutc for `config` (the demo's pipeline)."""
+    from lutc import api
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    from make_ffn import ffn_module
+
+    return api.compile(ffn_module(hidden, inner), "accel", config=config, pipeline=FFN_PIPELINE).program
 
 
 def program_inputs(program: Program, seed: int = 1) -> dict[str, np.ndarray]:
@@ -359,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         ("requant-stream", requant_stream(edge, tiles=256 if args.quick else 2048),
          requant_stream(edge, tiles=128 if args.quick else 1024)),
         ("gemm-int8", gemm_int8(edge, m=64 if args.quick else 256), gemm_int8(edge, m=32 if args.quick else 128)),
+        ("ffn-1024", compiled_ffn(edge, 512 if args.quick else 1024, 1024 if args.quick else 2048),
+         compiled_ffn(edge, 512 if args.quick else 1024, 512 if args.quick else 1024)),
     ]
     print(f"{'program':<16}{'mode':<24}{'instrs':>8}{'wall s':>10}{'instr/s':>12}{'cpu s':>10}{'instr/s (cpu)':>15}"
           f"{'best (cpu)':>12}")

@@ -309,6 +309,7 @@ def load_program(path: str | Path, config: AccelConfig | None = None) -> Program
 
 def _read_container(blob: bytes, source: str) -> Program:
     loc = Location(file=source)
+    blob = bytes(blob)  # immutable (a no-op for bytes): the tensors' data are read-only views of it
 
     def fail(msg: str) -> LutcError:
         return LutcError(f"invalid program file: {msg}", loc)
@@ -332,7 +333,7 @@ def _read_container(blob: bytes, source: str) -> Program:
     if len(blob) > expected:
         raise fail(f"{len(blob) - expected} unexpected bytes after the end of the program")
     (crc,) = struct.unpack_from("<I", blob, expected - 4)
-    if zlib.crc32(blob[: expected - 4]) != crc:
+    if zlib.crc32(memoryview(blob)[: expected - 4]) != crc:
         raise fail("checksum mismatch: the file is corrupted")
     pos = HEADER.size
     try:
@@ -366,7 +367,7 @@ def _read_container(blob: bytes, source: str) -> Program:
         tensor = program.tensor(name)
         if pos + tensor.nbytes > data_end:
             raise fail(f"data section too short for tensor '{name}'")
-        program.data[name] = np.frombuffer(blob, dtype=np.uint8, count=tensor.nbytes, offset=pos).copy()
+        program.data[name] = np.frombuffer(blob, dtype=np.uint8, count=tensor.nbytes, offset=pos)
         pos += tensor.nbytes
     if pos != data_end:
         raise fail(f"data section has {data_end - pos} bytes that belong to no tensor")

@@ -593,12 +593,15 @@ def _lut_mma_function(views: _Views, g: int, m: int, n: int, k: int, bits: int, 
     # see read_versions): the handler is a partial of this function's body with that version.
     planes, base, idx3, idx2 = bytewise_indices(weights, n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
     lo, hi = _INT_RANGE[dst.dtype]
-    # int8 entries have magnitude <= 128: small enough tiles cannot overflow, so skip the check.
-    check = accum or lut_mma_bound(TABLE_QMAX + 1, k, bits, g) > hi
+    # int8 entries have magnitude <= 128, so no sum exceeds `bound`: small enough tiles cannot
+    # overflow (no check), and int32 lookups (half the bytes of int64) are exact below 2^31.
+    bound = lut_mma_bound(TABLE_QMAX + 1, k, bits, g)
+    check = accum or bound > hi
+    work = np.int32 if bound <= _INT_RANGE[np.dtype(np.int32)][1] else np.int64
     ids = views.table_ids  # a small int per table range and shape, so the per-call key hashes fast
     table_key = ids.setdefault((tables_addr, m, k, bits, sym, tables.dtype.str), len(ids)) << 32
-    prepare = partial(bytewise_table, tables, m, k, bits, g, sym)
-    looked = views.scratch((m, bits * (k // 8), n), 1, np.int64)
+    prepare = partial(bytewise_table, tables, m, k, bits, g, sym, work)
+    looked = views.scratch((m, bits * (k // 8), n), 1, work)
     return partial(_lut_mma_int, views.version_tables, table_key, prepare, planes, base, idx3, idx2, looked, accum, dst,
                    check, lo, hi)
 
@@ -617,7 +620,7 @@ def _lut_mma_int(version_tables: dict, table_key, prepare, planes, base, idx3, i
         # into dst is exact (the same integers as an int64 sum), with no temporary.
         np.add.reduce(looked, axis=1, out=dst)
         return
-    res = np.add.reduce(looked, axis=1)  # (m, n) int64
+    res = np.add.reduce(looked, axis=1, dtype=np.int64)  # (m, n)
     if accum:
         res += dst
     if check and (res.min() < lo or res.max() > hi):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lutc.backends.accel.isa import Load, Mma, Store, Vec, VecFunc, acc, sp
-from lutc.backends.accel.lut import make_lut_mma, make_lut_mma_bytewise, pack_weight_planes
+from lutc.backends.accel.lut import bytewise_table, lut_mma_bound, make_lut_mma, make_lut_mma_bytewise, pack_weight_planes
 from lutc.backends.accel.program import ProgramBuilder
 from lutc.backends.accel.simulator import Simulator
 from lutc.diagnostics import LutcError
@@ -106,3 +106,21 @@ def test_bytewise_lut_mma_equals_the_per_index_lookup(m, n, k_bytes, bits, group
     expected = make_lut_mma(tables, packed, m, n, k, bits, group, sym)()
     got = make_lut_mma_bytewise(tables, packed, m, n, k, bits, group, sym, {})()
     np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(m=st.integers(1, 3), k_bytes=st.integers(1, 6), bits=st.integers(1, 8), group=st.sampled_from([1, 2, 4, 8]),
+       sym=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_int32_byte_sum_tables_equal_int64(m, k_bytes, bits, group, sym, seed):
+    """The simulator gathers from int32 byte-sum tables (lut_mma_bound < 2^31): same entries as int64,
+    for any int8 table bytes, -128 included (a program may write any byte)."""
+    k = 8 * k_bytes
+    if k % group:
+        return
+    entries = 1 << (group - 1) if sym else 1 << group
+    tables = np.random.default_rng(seed).integers(-128, 128, size=(k // group, m, entries)).astype(np.int8)
+    tables.flat[0] = -128
+    wide = bytewise_table(tables, m, k, bits, group, sym)
+    narrow = bytewise_table(tables, m, k, bits, group, sym, np.int32)
+    assert narrow.dtype == np.int32 and lut_mma_bound(128, k, bits, group) < 2**31
+    np.testing.assert_array_equal(narrow, wide)
