@@ -181,7 +181,8 @@ def compiled_ffn(config: AccelConfig, hidden: int = 256, inner: int = 512) -> Pr
     """The SwiGLU FFN of examples/make_ffn.py, compiled by lutc for `config` (the demo's pipeline)."""
     from lutc import api
 
-    sys.path.insert(0, str(ROOT / "examples"))
+    if str(ROOT / "examples") not in sys.path:
+        sys.path.insert(0, str(ROOT / "examples"))
     from make_ffn import ffn_module
 
     return api.compile(ffn_module(hidden, inner), "accel", config=config, pipeline=FFN_PIPELINE).program

@@ -193,13 +193,9 @@ def _small_addresses(instr):
     return replace(instr, **changes, layer=0)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(instructions())
-def test_vectorized_validation_agrees_with_the_scalar_checks(edge, instr):
-    instr = _small_addresses(instr)
-    if instr.OPCODE is Opcode.FINISH:
-        return
-    program = Program([instr, Finish()], [DramTensor("t", "input", DType.U8, (4096,), 0)])
+def _both_checkers(edge, instr, dram_bytes: int) -> tuple[str | None, str | None]:
+    """(scalar message, vectorized message) for a one-instruction program; None where a checker accepts it."""
+    program = Program([instr, Finish()], [DramTensor("t", "input", DType.U8, (dram_bytes,), 0)])
     ctx = CheckContext(edge, program)
     try:
         check_instruction(instr, edge, ctx)
@@ -213,6 +209,16 @@ def test_vectorized_validation_agrees_with_the_scalar_checks(edge, instr):
         vectorized = None
     except LutcError as err:
         vectorized = err.message
+    return scalar, vectorized
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(instructions())
+def test_vectorized_validation_agrees_with_the_scalar_checks(edge, instr):
+    instr = _small_addresses(instr)
+    if instr.OPCODE is Opcode.FINISH:
+        return
+    scalar, vectorized = _both_checkers(edge, instr, dram_bytes=4096)
     if scalar is None:
         assert vectorized is None
     else:
@@ -250,20 +256,7 @@ def test_vectorized_bounds_and_alignment_agree_with_the_scalar_checks(edge, inst
         instr = replace(instr, **{name: replace(value, addr=data.draw(st.integers(0, top + 64)))})
     else:
         instr = replace(instr, **{name: data.draw(st.integers(1, 4 * value + 64))})
-    program = Program([replace(instr, layer=0), Finish()], [DramTensor("t", "input", DType.U8, (8192,), 0)])
-    ctx = CheckContext(edge, program)
-    try:
-        check_instruction(program.instructions[0], edge, ctx)
-        for access in instruction_accesses(program.instructions[0], edge):
-            ctx.check_bounds(access)
-        scalar = None
-    except InstructionError as err:
-        scalar = str(err)
-    try:
-        validate_program(program, edge)
-        vectorized = None
-    except LutcError as err:
-        vectorized = err.message
+    scalar, vectorized = _both_checkers(edge, replace(instr, layer=0), dram_bytes=8192)
     assert (scalar is None) == (vectorized is None), (scalar, vectorized)
     if scalar is not None:
         assert vectorized.endswith(scalar)
