@@ -33,6 +33,7 @@ from typing import Mapping
 import numpy as np
 
 from lutc.diagnostics import LutcError
+from lutc.backends.accel import kernels
 from lutc.backends.accel.analysis import RANGES, SLOT_ROLES, Analysis, analyze, is_strided, write_runs
 from lutc.backends.accel.columns import distinct_rows
 from lutc.backends.accel.config import AccelConfig
@@ -43,6 +44,7 @@ from lutc.backends.accel.lut import (
     TABLE_QMAX, build_tables, lut_mma_bound, make_lut_mma, bytewise_indices, bytewise_table, table_block_layout, table_entries,
     weight_plane_bytes,
 )
+from lutc.backends.accel.kernels import SimKernels
 from lutc.backends.accel.program import (
     MEM_ACC, MEM_DRAM, MEM_NAMES, MEM_SP, Program, describe_instruction, instruction_location, load_inputs,
 )
@@ -68,12 +70,19 @@ class Simulator:
     run of a program and reused by later runs of the same, unchanged program (new inputs
     only): `Simulator(...).run` on a program seen before does only the functional work and
     the report. A changed program (any instruction, tensor, layer, data set) is rebuilt.
+
+    `compiled` chooses how the integer LUT.MMA lookups and VEC.DEQ epilogues run: through the
+    TVM-compiled kernels of `kernels.py` (True), NumPy (False), or the kernels when the program
+    has at least `COMPILED_MIN` such instructions or they are loaded already (None). Results
+    are identical either way; True fails if the kernels cannot be had.
     """
 
-    def __init__(self, config: AccelConfig, *, check_races: bool = True, functional: bool = True):
+    def __init__(self, config: AccelConfig, *, check_races: bool = True, functional: bool = True,
+                 compiled: bool | None = None):
         self.config = config
         self.check_races = check_races
         self.functional = functional
+        self.compiled = compiled
         self._static: _Static | None = None  # the last program's static work
         self._lock = threading.Lock()  # a run in another thread builds its own instead of sharing memories
 
@@ -104,7 +113,7 @@ class Simulator:
             if exclusive:
                 self._static = static
         an, sched = static.an, static.sched
-        outputs, unwritten = static.execute(inputs, fail) if self.functional else ({}, [])
+        outputs, unwritten = static.execute(inputs, fail, self.compiled) if self.functional else ({}, [])
         if static.race is not None:
             raise fail(static.race[0], _race_message(an, sched, *static.race, lambda i: describe_instruction(program, i)))
         for name, first in unwritten:
@@ -143,7 +152,7 @@ class _Static:
         race = find_race(an, sched.start, sched.end) if check_races else None
         return cls(program, key, an, cycles, sched, actions_for(an), race)
 
-    def execute(self, inputs: Mapping[str, np.ndarray], fail) -> tuple[dict, list]:
+    def execute(self, inputs: Mapping[str, np.ndarray], fail, compiled: bool | None) -> tuple[dict, list]:
         """Run every instruction's function in start order: (outputs, [(output not fully written, first byte)])."""
         an = self.an
         program, config = an.program, an.config
@@ -156,7 +165,7 @@ class _Static:
             pos = np.empty(an.n, dtype=np.int64)
             pos[order] = np.arange(an.n)
             views = _Views(mems)
-            self._plan = (mems, views, order, pos, _prepare(an, views, pos))
+            self._plan = (mems, views, order, pos, _prepare(an, views, pos, _kernels_for(an, compiled, fail)))
         else:
             mems, views, order, pos, _ = self._plan
             for mem in mems:
@@ -418,8 +427,29 @@ class _Views:
         return buf
 
 
-def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
-    """handlers[i]() performs instruction i; None for SYNC and FINISH."""
+# Below this many LUT.MMA and VEC.DEQ instructions, NumPy finishes sooner than loading the
+# compiled kernels (~0.2 s, once per process) takes.
+COMPILED_MIN = 64
+
+
+def _kernels_for(an: Analysis, compiled: bool | None, fail) -> SimKernels | None:
+    """The compiled kernels this run uses (see Simulator), or None for NumPy throughout."""
+    if compiled is False:
+        return None
+    if compiled is None and not kernels.is_loaded():
+        vec = an.groups.get(Vec)
+        deqs = 0 if vec is None else int(np.count_nonzero(an.columns[Vec]["func"] == int(VecFunc.DEQ)))
+        if len(an.groups.get(LutMma, ())) + deqs < COMPILED_MIN:
+            return None
+    found = kernels.sim_kernels()
+    if found is None and compiled:
+        raise fail(None, f"the compiled simulator kernels are unavailable ({kernels.unavailable_reason})")
+    return found
+
+
+def _prepare(an: Analysis, views: _Views, pos: np.ndarray, compiled: SimKernels | None = None) -> list:
+    """handlers[i]() performs instruction i; None for SYNC and FINISH. `compiled`: the kernels
+    integer LUT.MMAs and VEC.DEQs run through where they apply."""
     handlers: list = [None] * an.n
     _prepare_dmas(an, views.mems, handlers)
     writes = writes_in_order(an, pos) if Mma in an.groups or LutMma in an.groups else None  # for operand versions
@@ -438,15 +468,18 @@ def _prepare(an: Analysis, views: _Views, pos: np.ndarray) -> list:
                 deq_cols = {name: c[deq] for name, c in cols.items()}
                 first, which = distinct_rows(deq_cols)
                 made: list = [None] * len(first)
-                _prepare_deq(range(len(first)), {name: c[first] for name, c in deq_cols.items()}, views, made)
+                _prepare_deq(range(len(first)), {name: c[first] for name, c in deq_cols.items()}, views, made, compiled)
                 for i, w in zip(idx[deq].tolist(), which.tolist()):
                     handlers[i] = made[w]
                 todo = idx[~deq]
                 cols = {name: c[~deq] for name, c in cols.items()}
         if not len(todo):
             continue
-        if cls is Mma or cls is LutMma:  # prepared from the columns; their functions take operand versions
-            (_prepare_mmas if cls is Mma else _prepare_lut_mmas)(an, todo, cols, views, pos, writes, handlers)
+        if cls is Mma:  # prepared from the columns; their functions take operand versions
+            _prepare_mmas(an, todo, cols, views, pos, writes, handlers)
+            continue
+        if cls is LutMma:
+            _prepare_lut_mmas(an, todo, cols, views, pos, writes, handlers, compiled)
             continue
         make = _BODIES[cls]
         first, which = distinct_rows(cols)
@@ -560,20 +593,21 @@ _LUT_MMA_FIELDS = ("m", "n", "k", "bits", "sym", "accum", "tables.addr", "tables
 
 
 def _prepare_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos: np.ndarray, writes: tuple,
-                      handlers: list) -> None:
+                      handlers: list, compiled: SimKernels | None) -> None:
     """handlers[i] for the LUT.MMAs `idx` (field columns `cols`), one function per distinct LUT.MMA,
     made from the columns (no instruction object). An integer one also takes the version of its
     table bytes (read_versions), which keys its byte-sum table."""
     first, which = distinct_rows(cols)
-    made = [_lut_mma_function(views, an.config.lut.group, *row)
+    made = [_lut_mma_function(views, compiled, an.config.lut.group, *row)
             for row in zip(*(cols[name][first].tolist() for name in _LUT_MMA_FIELDS))]
     versioned = [isinstance(f, partial) and f.func is _lut_mma_int for f in made]
     for i, w, v in zip(idx.tolist(), which.tolist(), read_versions(an, pos, idx, 0, writes).tolist()):
         handlers[i] = partial(made[w], v) if versioned[w] else made[w]
 
 
-def _lut_mma_function(views: _Views, g: int, m: int, n: int, k: int, bits: int, sym: int, accum: int, tables_addr: int,
-                      tables_dtype: int, weights_addr: int, dst_space: int, dst_addr: int, dst_dtype: int):
+def _lut_mma_function(views: _Views, compiled: SimKernels | None, g: int, m: int, n: int, k: int, bits: int, sym: int,
+                      accum: int, tables_addr: int, tables_dtype: int, weights_addr: int, dst_space: int, dst_addr: int,
+                      dst_dtype: int):
     sym, accum = bool(sym), bool(accum)
     tables = views.get(MEM_SP, tables_addr, _NP_OF_DTYPE[tables_dtype], (k // g, m, table_entries(g, sym)))
     weights = views.get(MEM_SP, weights_addr, np.dtype(np.uint8), (weight_plane_bytes(n, k, bits),))
@@ -591,7 +625,6 @@ def _lut_mma_function(views: _Views, g: int, m: int, n: int, k: int, bits: int, 
     # Integer tables: exact sums, so the lookups can go a whole weight byte at a time, through a
     # byte-sum table per version of the table bytes (the last write before the read is static,
     # see read_versions): the handler is a partial of this function's body with that version.
-    planes, base, idx3, idx2 = bytewise_indices(weights, n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
     lo, hi = _INT_RANGE[dst.dtype]
     # int8 entries have magnitude <= 128, so no sum exceeds `bound`: small enough tiles cannot
     # overflow (no check), and int32 lookups (half the bytes of int64) are exact below 2^31.
@@ -601,31 +634,40 @@ def _lut_mma_function(views: _Views, g: int, m: int, n: int, k: int, bits: int, 
     ids = views.table_ids  # a small int per table range and shape, so the per-call key hashes fast
     table_key = ids.setdefault((tables_addr, m, k, bits, sym, tables.dtype.str), len(ids)) << 32
     prepare = partial(bytewise_table, tables, m, k, bits, g, sym, work)
-    looked = views.scratch((m, bits * (k // 8), n), 1, work)
-    return partial(_lut_mma_int, views.version_tables, table_key, prepare, planes, base, idx3, idx2, looked, accum, dst,
-                   check, lo, hi)
+    # |every partial sum| <= the static bound <= the accumulator's maximum: summing straight into
+    # dst is exact (the same integers as an int64 sum), with no temporary. Otherwise int64.
+    out = views.scratch((m, n), 2, np.int64) if check else dst
+    kernel = compiled and compiled.lut_mma(np.dtype(work), out.dtype)
+    if kernel and (out is not dst or not np.may_share_memory(weights, dst)):  # it reads weights as it writes dst
+        lookup = partial(kernel, weights.reshape(bits, n, k // 8))
+    else:
+        planes, base, idx3, idx2 = bytewise_indices(weights, n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
+        lookup = partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((m, bits * (k // 8), n), 1, work))
+    return partial(_lut_mma_int, views.version_tables, table_key, prepare, lookup, out, accum, dst, check, lo, hi)
 
 
-def _lut_mma_int(version_tables: dict, table_key, prepare, planes, base, idx3, idx2, looked, accum, dst, check, lo, hi,
-                 version) -> None:
-    """Integer LUT.MMA (bytewise: lut.make_lut_mma_bytewise), tables at `version`."""
+def _bytewise_lookup(planes, base, idx3, idx2, looked, tables, out) -> None:
+    """out = the sum of every weight byte's byte-sum table entry (lut.make_lut_mma_bytewise), in out's type."""
+    np.add(planes, base, out=idx3)
+    tables.take(idx2, axis=1, out=looked, mode="clip")  # indices are in range (bytes < 256): no check, no buffer
+    np.add.reduce(looked, axis=1, out=out)
+
+
+def _lut_mma_int(version_tables: dict, table_key, prepare, lookup, out, accum, dst, check, lo, hi, version) -> None:
+    """Integer LUT.MMA, tables at `version`: `lookup(byte-sum table, out)` sums into dst itself
+    where that is exact (see _lut_mma_function), else into int64 `out`, checked, then stored."""
     key = table_key | (version + 1)
     pt = version_tables.get(key)
     if pt is None:
         pt = version_tables[key] = prepare()
-    np.add(planes, base, out=idx3)
-    pt.take(idx2, axis=1, out=looked, mode="clip")  # indices are in range (bytes < 256): no check, no buffer
-    if not accum and not check:
-        # |every partial sum| <= the static bound <= the accumulator's maximum: summing straight
-        # into dst is exact (the same integers as an int64 sum), with no temporary.
-        np.add.reduce(looked, axis=1, out=dst)
+    lookup(pt, out)
+    if out is dst:
         return
-    res = np.add.reduce(looked, axis=1, dtype=np.int64)  # (m, n)
     if accum:
-        res += dst
-    if check and (res.min() < lo or res.max() > hi):
-        raise _overflow(dst.dtype, res, "LUT.MMA result")
-    dst[...] = res
+        out += dst
+    if check and (out.min() < lo or out.max() > hi):
+        raise _overflow(dst.dtype, out, "LUT.MMA result")
+    dst[...] = out
 
 
 _EXACT_F32, _EXACT_F64 = 1 << 24, 1 << 53  # integers of magnitude up to these are exact in f32 / f64
@@ -893,9 +935,10 @@ def _body_deq(instr: Vec, views: _Views, dst: np.ndarray, imm):
     return handlers[0]
 
 
-def _prepare_deq(idx, cols: dict, views: _Views, handlers: list) -> None:
+def _prepare_deq(idx, cols: dict, views: _Views, handlers: list, compiled: SimKernels | None = None) -> None:
     """handlers[i] for the VEC.DEQ instructions `idx` (field columns `cols`): the dequantize
-    epilogue as a partial over shared views, no closure and no instruction object per DEQ."""
+    epilogue as a partial over shared views, no closure and no instruction object per DEQ;
+    a compiled kernel where one applies (f32 dst overlapping no source: it writes as it reads)."""
     def column(name):
         c = cols[name]
         return c.tolist() if isinstance(c, np.ndarray) else list(c)
@@ -920,9 +963,21 @@ def _prepare_deq(idx, cols: dict, views: _Views, handlers: list) -> None:
         tiles = scratch.get((rows, ncols))
         if tiles is None:
             tiles = scratch[(rows, ncols)] = (views.scratch((rows, ncols), 0), views.scratch((rows, ncols), 1))
+        a = view(as_, aa, ad, (rows, ncols))
+        kernel = compiled and dd == DType.F32 and compiled.deq(a.dtype, bool(accum))
+        if kernel and _disjoint((_MEM_OF_SPACE[ds], da, da + dst.nbytes), (_MEM_OF_SPACE[as_], aa, aa + a.nbytes),
+                                (_MEM_OF_SPACE[bs], ba, ba + 2 * ncols * bsize), (_MEM_OF_SPACE[cs], ca, ca + 2 * rows * csize)):
+            handlers[i] = partial(kernel, a, imm, row_scale, zero, row_sum, scale, dst)
+            continue
         direct = dd == DType.F32 and not accum
-        handlers[i] = partial(_deq_direct if direct else _deq, view(as_, aa, ad, (rows, ncols)), np.float32(imm),
-                              row_scale, zero, row_sum, scale, *tiles, dst, bool(accum))
+        handlers[i] = partial(_deq_direct if direct else _deq, a, np.float32(imm), row_scale, zero, row_sum, scale,
+                              *tiles, dst, bool(accum))
+
+
+def _disjoint(target: tuple[int, int, int], *sources: tuple[int, int, int]) -> bool:
+    """Whether byte range `target` (memory, start, end) overlaps none of `sources`."""
+    mem, lo, hi = target
+    return all(m != mem or end <= lo or start >= hi for m, start, end in sources)
 
 
 def _deq_direct(a, imm, row_scale, zero, row_sum, scale, tile, correction, dst, accum) -> None:

@@ -1,0 +1,200 @@
+"""Compiled kernels for the simulator's two hottest instructions, built with TVM.
+
+The programs lutc's compiler emits spend most of their functional time in two handlers:
+the integer LUT.MMA lookup (an index computation, a gather and a sum over every weight
+byte: element-bound in NumPy, ~1.7 ns a byte) and the VEC.DEQ epilogue (six NumPy calls
+on a small tile: call-bound). Each is one loop here, written in TIR and compiled by TVM's
+LLVM backend:
+
+* `lut_mma_<table>_<out>(weights, tables, out)`: out[r, c] = sum over planes i and byte
+  positions b of tables[r, (i * k8 + b) * 256 + weights[i, c, b]], summed in the table's
+  integer type. Integer sums are exact in any order, so this equals the NumPy gather and
+  reduction bit for bit wherever those are exact (the caller's static bound).
+* `deq_<a>_<accum>(a, imm, row_scale, zero, row_sum, scale, dst)`: the VEC.DEQ of
+  docs/isa.md into an f32 `dst`, in the ISA's operation order:
+  `t = f32(f64(a) * f64(imm * row_scale[r])) - zero[c] * row_sum[r]; dst (+)= t * scale[c]`.
+  The first product is formed in f64 and rounded once to f32: for every `a` type here
+  (at most 24 significant bits times f32's 24) the f64 product is exact, so the one rounding
+  gives the f32 product NumPy forms for narrow types, and NumPy's own f64 product for int32.
+  No fast-math flag is set and the target has no FMA, so nothing is contracted or reordered.
+
+Building needs TVM's compiler (`import tvm`, ~1.5 s) and a C toolchain for the shared
+library; it happens once per machine and kernel revision, the library cached under
+$LUTC_CACHE_DIR (default $XDG_CACHE_HOME/lutc or ~/.cache/lutc). Later processes load it
+with TVM's runtime library only (~0.2 s). If no library can be written the kernels built in
+the process are used; if TVM cannot build them at all, `sim_kernels()` is None and the
+simulator stays on its NumPy path (the reference, and bit-identical: tests compare them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import tempfile
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+# Operand types the kernels are built for; anything else takes the NumPy path.
+LUT_TABLE_TYPES = ("int32", "int64")
+LUT_OUT_TYPES = ("int16", "int32", "int64")
+DEQ_A_TYPES = ("uint8", "int8", "int16", "int32", "float32")
+
+
+def _tir_functions() -> dict:
+    """name -> tirx.PrimFunc, every kernel of the library (imports TVM's compiler)."""
+    from tvm.script import tirx as T
+
+    def lut_mma(table: str, out_type: str):
+        @T.prim_func
+        def func(w_handle: T.handle, t_handle: T.handle, out_handle: T.handle):
+            rows, cols, planes, k8, entries = T.int64(), T.int64(), T.int64(), T.int64(), T.int64()
+            # offset_factor=1: operands are views at any byte of the simulated memories
+            weights = T.match_buffer(w_handle, (planes, cols, k8), "uint8", offset_factor=1)
+            tables = T.match_buffer(t_handle, (rows, entries), table, offset_factor=1)
+            out = T.match_buffer(out_handle, (rows, cols), out_type, offset_factor=1)
+            for r, c in T.grid(rows, cols):
+                acc = T.alloc_buffer((1,), table, scope="local")
+                acc[0] = T.Cast(table, 0)
+                for i, b in T.grid(planes, k8):
+                    acc[0] = acc[0] + tables[r, (i * k8 + b) * 256 + T.Cast("int64", weights[i, c, b])]
+                out[r, c] = T.Cast(out_type, acc[0])
+
+        return func
+
+    def deq(a_type: str, accum: bool):
+        @T.prim_func
+        def func(a_handle: T.handle, imm: T.float32, rs_handle: T.handle, zero_handle: T.handle,
+                 sum_handle: T.handle, scale_handle: T.handle, dst_handle: T.handle):
+            rows, cols = T.int64(), T.int64()
+            a = T.match_buffer(a_handle, (rows, cols), a_type, offset_factor=1)
+            row_scale = T.match_buffer(rs_handle, (rows, 1), "float32", offset_factor=1)
+            zero = T.match_buffer(zero_handle, (cols,), "float32", offset_factor=1)
+            row_sum = T.match_buffer(sum_handle, (rows, 1), "float32", offset_factor=1)
+            scale = T.match_buffer(scale_handle, (cols,), "float32", offset_factor=1)
+            dst = T.match_buffer(dst_handle, (rows, cols), "float32", offset_factor=1)
+            for r, c in T.grid(rows, cols):
+                product = T.Cast("float32", T.Cast("float64", a[r, c]) * T.Cast("float64", imm * row_scale[r, 0]))
+                term = (product - zero[c] * row_sum[r, 0]) * scale[c]
+                if accum:
+                    dst[r, c] = dst[r, c] + term
+                else:
+                    dst[r, c] = term
+
+        return func
+
+    funcs = {f"lut_mma_{t}_{o}": lut_mma(t, o) for t in LUT_TABLE_TYPES for o in LUT_OUT_TYPES}
+    funcs.update({f"deq_{a}_{int(accum)}": deq(a, accum) for a in DEQ_A_TYPES for accum in (False, True)})
+    return {name: f.with_attr("global_symbol", name) for name, f in funcs.items()}
+
+
+class SimKernels:
+    """The loaded kernel library: `lut_mma(table, out)` and `deq(a, accum)` give the
+    compiled functions (TVM FFI functions taking NumPy arrays) by NumPy dtype."""
+
+    def __init__(self, module, origin: str):
+        self._module = module
+        self.origin = origin  # where the library came from: its path, or "built in this process"
+        self._funcs: dict[tuple, Callable | None] = {}  # by dtype numbers: dtype.name is slow
+
+    def _func(self, key: tuple, name: Callable[[], str | None]) -> Callable | None:
+        if key not in self._funcs:
+            found = name()
+            self._funcs[key] = None if found is None else self._module[found]
+        return self._funcs[key]
+
+    def lut_mma(self, table: np.dtype, out: np.dtype) -> Callable | None:
+        return self._func(("lut_mma", table.num, out.num), lambda: f"lut_mma_{table.name}_{out.name}"
+                          if table.name in LUT_TABLE_TYPES and out.name in LUT_OUT_TYPES else None)
+
+    def deq(self, a: np.dtype, accum: bool) -> Callable | None:
+        return self._func(("deq", a.num, accum), lambda: f"deq_{a.name}_{int(accum)}" if a.name in DEQ_A_TYPES else None)
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("LUTC_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lutc"
+
+
+def library_path() -> Path:
+    """The cached library for this kernel source, TVM version and machine."""
+    key = hashlib.sha256()
+    key.update(Path(__file__).read_bytes())  # any change to the kernels makes a new library
+    key.update(importlib.metadata.version("apache-tvm").encode())
+    key.update(f"{platform.system()}-{platform.machine()}".encode())
+    return cache_dir() / f"sim-kernels-{key.hexdigest()[:16]}.so"
+
+
+def _load_runtime() -> None:
+    """Load TVM's runtime library the way `import tvm` does (exported kernels call into it),
+    without importing TVM's Python package and compiler."""
+    from tvm_ffi.libinfo import load_lib_ctypes
+
+    spec = importlib.util.find_spec("tvm")  # locates the package without running it
+    lib_dirs = [Path(p) / "lib" for p in (spec.submodule_search_locations or [])] if spec else []
+    load_lib_ctypes("tvm", "tvm_runtime", "RTLD_GLOBAL", extra_lib_paths=lib_dirs)
+
+
+def _load(path: Path) -> SimKernels:
+    import tvm_ffi
+
+    _load_runtime()
+    return SimKernels(tvm_ffi.load_module(str(path)), str(path))
+
+
+def _build(path: Path) -> SimKernels:
+    import tvm
+
+    module = tvm.tirx.build(tvm.IRModule(_tir_functions()), target=tvm.target.Target({"kind": "llvm"}))
+    try:
+        _export(module, path)
+    except Exception:  # no C toolchain, or a read-only cache: use the module built here
+        return SimKernels(module, "built in this process")
+    return SimKernels(module, str(path))
+
+
+def _export(module, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial_path = tempfile.mkstemp(dir=path.parent, suffix=".so")
+    os.close(fd)
+    try:
+        module.export_library(partial_path)
+        os.replace(partial_path, path)  # atomic: a concurrent process sees no file or the whole file
+    finally:
+        Path(partial_path).unlink(missing_ok=True)
+
+
+_lock = threading.Lock()
+_loaded: list = []  # [SimKernels | None] once tried
+unavailable_reason: str | None = None
+
+
+def is_loaded() -> bool:
+    """Whether this process has the kernels already (so using them costs nothing more)."""
+    return bool(_loaded) and _loaded[0] is not None
+
+
+def sim_kernels() -> SimKernels | None:
+    """The compiled kernels (loaded, or built and cached, on the first call in a process), or
+    None if TVM cannot provide them (`unavailable_reason` says why)."""
+    global unavailable_reason
+    with _lock:
+        if not _loaded:
+            try:
+                path = library_path()
+                try:
+                    kernels = _load(path) if path.exists() else None
+                except Exception:  # a library this TVM cannot load: build it again
+                    kernels = None
+                kernels = kernels or _build(path)
+            except Exception as err:  # TVM missing or broken: the NumPy path is complete without it
+                kernels, unavailable_reason = None, f"{type(err).__name__}: {err}"
+            _loaded.append(kernels)
+        return _loaded[0]

@@ -1,0 +1,198 @@
+"""The simulator's TVM-compiled kernels (backends/accel/kernels.py) against its NumPy path.
+
+Both are exact by construction (integer sums; f32 operations in the ISA's order, one rounding
+each), so the check is equality bit for bit, not a tolerance. The one exception is a NaN's
+payload: IEEE 754 leaves which input NaN an operation returns to the implementation, so
+positions that are NaN on both paths count as equal.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from lutc.backends.accel import kernels, simulator
+from lutc.backends.accel.analysis import analyze
+from lutc.backends.accel.assembler import assemble_file
+from lutc.backends.accel.compile import compile_accel
+from lutc.backends.accel.lut import bytewise_indices
+from lutc.backends.accel.simulator import COMPILED_MIN, Simulator, _bytewise_lookup, _deq, _deq_direct
+from lutc.diagnostics import LutcError
+
+from .conftest import PROGRAMS
+from .test_compile import lowered, lut_pipeline, mlp_module
+
+
+@pytest.fixture(scope="module")
+def compiled() -> kernels.SimKernels:
+    found = kernels.sim_kernels()
+    assert found is not None, kernels.unavailable_reason  # TVM is a dependency: no kernels is a failure
+    return found
+
+
+def unaligned(values: np.ndarray, offset: int) -> np.ndarray:
+    """`values` copied into a byte buffer at `offset`: the simulator's operands are views at any address."""
+    raw = np.zeros(values.nbytes + offset + 8, dtype=np.uint8)
+    view = raw[offset:offset + values.nbytes].view(values.dtype).reshape(values.shape)
+    view[...] = values
+    return view
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(m=st.integers(1, 4), n=st.integers(1, 40), k8=st.integers(1, 4), bits=st.integers(1, 4),
+       table=st.sampled_from(kernels.LUT_TABLE_TYPES), out=st.sampled_from(kernels.LUT_OUT_TYPES),
+       offset=st.integers(0, 7), seed=st.integers(0, 2**32 - 1))
+def test_lut_mma_kernel_equals_the_numpy_lookup(compiled, m, n, k8, bits, table, out, offset, seed):
+    rng = np.random.default_rng(seed)
+    # Entries small enough that no sum leaves `out`'s range: the simulator only sums into a
+    # narrow type under that static bound (wider sums go to int64 and are checked after).
+    limit = np.iinfo(out).max // (bits * k8) if out != "int64" else np.iinfo(table).max // (bits * k8)
+    tables = rng.integers(-limit, limit + 1, size=(m, bits * k8 * 256)).astype(table)
+    weights = unaligned(rng.integers(0, 256, size=bits * n * k8).astype(np.uint8), offset)
+    got = unaligned(np.full((m, n), 7, dtype=out), 8 - offset)
+    compiled.lut_mma(tables.dtype, got.dtype)(weights.reshape(bits, n, k8), tables, got)
+    planes, base, idx3, idx2 = bytewise_indices(weights, n, 8 * k8, bits)
+    want = np.empty((m, n), dtype=out)
+    _bytewise_lookup(planes, base, idx3, idx2, np.empty((m, bits * k8, n), dtype=table), tables, want)
+    np.testing.assert_array_equal(got, want)
+
+
+f32_bits = hnp.arrays(np.uint32, st.tuples(st.integers(1, 3), st.integers(1, 17)),
+                      elements=st.one_of(st.integers(0, 2**32 - 1),  # any pattern: NaN, inf, subnormals, -0
+                                         st.sampled_from([0, 0x80000000, 0x7F800000, 0x00000001, 0x3F800000])))
+
+
+def same_floats(a: np.ndarray, b: np.ndarray) -> bool:
+    both_nan = np.isnan(a) & np.isnan(b)
+    return bool(np.all((a.view(np.uint32) == b.view(np.uint32)) | both_nan))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(a_bits=f32_bits, a_type=st.sampled_from(kernels.DEQ_A_TYPES), accum=st.booleans(),
+       imm=st.sampled_from([0.5, 1.0, -3.25, 1e-30, 3e38]), seed=st.integers(0, 2**32 - 1))
+def test_deq_kernel_equals_the_numpy_epilogue(compiled, a_bits, a_type, accum, imm, seed):
+    rng = np.random.default_rng(seed)
+    rows, cols = a_bits.shape
+    if a_type == "float32":
+        a = a_bits.view(np.float32)
+    else:
+        info = np.iinfo(a_type)
+        a = (a_bits.astype(np.int64) % (int(info.max) - int(info.min) + 1) + int(info.min)).astype(a_type)
+
+    def params(*shape):  # mostly ordinary magnitudes, some raw bit patterns
+        values = (rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 4, size=shape)).astype(np.float32)
+        raw = rng.integers(0, 2**32, size=shape, dtype=np.uint32).view(np.float32)
+        return np.where(rng.random(shape) < 0.1, raw, values).astype(np.float32)
+
+    row_scale, row_sum, scale, zero = params(rows, 1), params(rows, 1), params(cols), params(cols)
+    start = params(rows, cols)
+    got, want = unaligned(start, 4), start.copy()
+    compiled.deq(a.dtype, accum)(unaligned(a, 1), imm, row_scale, zero, row_sum, scale, got)
+    tiles = np.empty((rows, cols), np.float32), np.empty((rows, cols), np.float32)
+    with np.errstate(all="ignore"):  # as in the simulator's loop: inf and NaN are values here
+        (_deq if accum else _deq_direct)(a, np.float32(imm), row_scale, zero, row_sum, scale, *tiles, want, accum)
+    assert same_floats(got, want)
+
+
+def run_both(program, config):
+    """(NumPy result or error text, compiled result or error text)."""
+    results = []
+    for use in (False, True):
+        try:
+            results.append(Simulator(config, compiled=use).run(program))
+        except LutcError as err:
+            results.append(str(err))
+    return results
+
+
+def assert_same_runs(numpy_run, compiled_run):
+    if isinstance(numpy_run, str):
+        assert compiled_run == numpy_run
+        return
+    assert not isinstance(compiled_run, str), compiled_run
+    assert numpy_run.outputs.keys() == compiled_run.outputs.keys()
+    for name, value in numpy_run.outputs.items():
+        assert np.array_equal(value.view(np.uint8), compiled_run.outputs[name].view(np.uint8)), name
+    assert numpy_run.report.to_json() == compiled_run.report.to_json()
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in PROGRAMS.glob("*.s")))
+def test_hand_written_programs_run_the_same_compiled(compiled, edge, name):
+    """Outputs, reports and hazard messages (deadlock, out of bounds, races, uninitialized reads)."""
+    try:
+        program = assemble_file(PROGRAMS / f"{name}.s", edge)
+    except LutcError as err:  # oob.s is refused by validation, before any simulator runs
+        assert name == "oob" and "scratchpad overflow" in str(err), err
+        return
+    assert_same_runs(*run_both(program, edge))
+
+
+@pytest.mark.parametrize("rows", [1, 4])
+def test_compiled_mlp_runs_the_same_compiled(compiled, edge, rows, monkeypatch):
+    """What lutc's compiler emits: LUT.MMAs summing into the accumulator, DEQs accumulating in f32."""
+    model = compile_accel(lowered(mlp_module(m=rows), lut_pipeline(2, group=64)), edge)
+    x = np.random.default_rng(3).standard_normal((rows, 256)).astype(np.float32)
+    inputs = {model.input_names[0]: x}
+    numpy_run = Simulator(edge, compiled=False).run(model.program, inputs)
+    counts = numpy_run.report.opcode_counts
+    assert counts["LUT.MMA"] > 0 and counts["VEC.DEQ"] > 0
+
+    def numpy_path(*args):
+        raise AssertionError("a LUT.MMA or DEQ took the NumPy path")
+
+    for name in ("_bytewise_lookup", "_deq", "_deq_direct"):
+        monkeypatch.setattr(simulator, name, numpy_path)
+    assert_same_runs(numpy_run, Simulator(edge, compiled=True).run(model.program, inputs))
+
+
+def never_fails(i, message):  # the `fail` callback of _kernels_for
+    raise AssertionError(message)
+
+
+def test_auto_loads_the_kernels_only_for_enough_work(compiled, edge, monkeypatch):
+    monkeypatch.setattr(kernels, "is_loaded", lambda: False)  # as in a new process
+    small = analyze(assemble_file(PROGRAMS / "gemv_lut2.s", edge), edge)  # one LUT.MMA, one DEQ
+    assert COMPILED_MIN > 2
+    assert simulator._kernels_for(small, None, never_fails) is None
+    assert simulator._kernels_for(small, False, never_fails) is None
+    assert simulator._kernels_for(small, True, never_fails) is compiled
+    monkeypatch.setattr(simulator, "COMPILED_MIN", 2)
+    assert simulator._kernels_for(small, None, never_fails) is compiled
+    monkeypatch.setattr(kernels, "is_loaded", lambda: True)  # loaded already: used for any program
+    monkeypatch.setattr(simulator, "COMPILED_MIN", 1000)
+    assert simulator._kernels_for(small, None, never_fails) is compiled
+
+
+def test_required_kernels_that_cannot_be_had_are_an_error(edge, monkeypatch):
+    monkeypatch.setattr(kernels, "sim_kernels", lambda: None)
+    monkeypatch.setattr(kernels, "unavailable_reason", "ImportError: no tvm")
+    program = assemble_file(PROGRAMS / "gemv_lut2.s", edge)
+    with pytest.raises(LutcError, match=r"compiled simulator kernels are unavailable \(ImportError: no tvm\)"):
+        Simulator(edge, compiled=True).run(program)
+    assert Simulator(edge).run(program).outputs  # auto: NumPy
+
+
+def test_the_library_is_cached_and_loaded_without_tvm_s_compiler(tmp_path):
+    """The first process builds and caches the library; the next loads it with TVM's runtime only."""
+    script = ("import sys; from lutc.backends.accel import kernels; k = kernels.sim_kernels(); "
+              "print(k.origin); print('tvm' in sys.modules)")
+    env = {**os.environ, "LUTC_CACHE_DIR": str(tmp_path)}
+
+    def origin_and_compiler() -> tuple[str, str]:
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        return tuple(out.stdout.split())
+
+    origin, _ = origin_and_compiler()
+    if origin == "built":  # "built in this process": no C toolchain to link a library with
+        assert not list(tmp_path.iterdir())
+        return
+    assert Path(origin).parent == tmp_path and Path(origin).name.startswith("sim-kernels-")
+    assert origin_and_compiler() == (origin, "False")
