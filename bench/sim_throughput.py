@@ -18,7 +18,7 @@ the compiler itself emits:
   one LUT.MMA and one VEC.DEQ, weights streamed by large LOADs.
 
 For each, the median of `--runs` simulations gives instructions per second, wall clock and
-process CPU time, in three modes:
+process CPU time, in four modes:
 
 * full, first run: a new `Simulator` per run, so every run does everything (validation,
   schedule, race check, uninitialized-read analysis, preparing the instruction functions,
@@ -27,7 +27,11 @@ process CPU time, in three modes:
   (a different input set per run): validation, schedule, race and uninitialized-read
   analysis and the prepared functions are reused, the functional execution and the report
   are done again; what a caller that simulates a program on many inputs pays per run;
-* timing-only, first run: `Simulator(functional=False)`, new per run.
+* timing-only, first run: `Simulator(functional=False)`, new per run;
+* first run, NumPy only: a full first run with `Simulator(compiled=False)`: integer LUT.MMA
+  lookups, their byte-sum tables and VEC.DEQ epilogues in NumPy instead of the TVM-compiled
+  kernels (`backends/accel/kernels.py`; the same results bit for bit): the peer the kernels
+  are measured against. The kernels are loaded once, before any timing.
 
 Loading is reported separately: a program is validated, and its instructions turned into
 NumPy columns, when it is built or loaded (what `lutc sim` does with a program file:
@@ -70,7 +74,8 @@ from lutc.backends.accel.isa import (  # noqa: E402
 )
 from lutc.backends.accel.lut import pack_weight_planes, table_block_layout  # noqa: E402
 from lutc.backends.accel.program import Program, ProgramBuilder, validate_program  # noqa: E402
-from lutc.backends.accel.simulator import Simulator  # noqa: E402
+from lutc.backends.accel import kernels  # noqa: E402
+from lutc.backends.accel.simulator import COMPILED_MIN, Simulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -361,7 +366,7 @@ def machine() -> str:
         pass
     threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
     return (f"{cpu}, {os.cpu_count()} CPUs; Python {platform.python_version()}, NumPy {np.__version__}; "
-            f"simulator threads: 1 (pure Python + NumPy); BLAS threads: {threads}")
+            f"simulator threads: 1 (Python + NumPy + its TVM-compiled kernels); BLAS threads: {threads}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}")
     print(f"config: {edge.name}; median of {runs} runs (best: the least CPU time of them); "
           f"instr/s = instructions / time of Simulator.run")
+    found = kernels.sim_kernels()  # loaded (or built and cached) once per process, outside the timings
+    print(f"compiled kernels: {found.origin if found else 'unavailable: ' + str(kernels.unavailable_reason)}; "
+          f"used by default for programs with >= {COMPILED_MIN} LUT.MMA + VEC.DEQ (here: all, once loaded)")
     programs = [  # (name, program, the same program at half its size: for the scaling line)
         ("mlp-decode", mlp_decode(edge, layers=2 if args.quick else 8), mlp_decode(edge, layers=1 if args.quick else 4)),
         ("requant-stream", requant_stream(edge, tiles=256 if args.quick else 2048),
@@ -402,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
             ("load (decode+validate)", load),
             ("load + first run", lambda: Simulator(edge).run(load(), inputs)),
             ("full, first run", lambda: Simulator(edge).run(program, inputs)),
+            ("first run, NumPy only", lambda: Simulator(edge, compiled=False).run(program, inputs)),
             ("full, repeat", lambda: repeat.run(program, input_sets[next(turn) % len(input_sets)])),
             ("timing-only, first run", lambda: Simulator(edge, functional=False).run(program, inputs)),
         )

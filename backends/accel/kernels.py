@@ -1,15 +1,18 @@
-"""Compiled kernels for the simulator's two hottest instructions, built with TVM.
+"""Compiled kernels for the simulator's hottest work, built with TVM.
 
-The programs lutc's compiler emits spend most of their functional time in two handlers:
-the integer LUT.MMA lookup (an index computation, a gather and a sum over every weight
-byte: element-bound in NumPy, ~1.7 ns a byte) and the VEC.DEQ epilogue (six NumPy calls
-on a small tile: call-bound). Each is one loop here, written in TIR and compiled by TVM's
-LLVM backend:
+The programs lutc's compiler emits spend most of their functional time in the integer
+LUT.MMA lookup (an index computation, a gather and a sum over every weight byte:
+element-bound in NumPy, ~1.7 ns a byte), in building its byte-sum tables, and in the VEC.DEQ
+epilogue (six NumPy calls on a small tile: call-bound). Each is one loop here, written in
+TIR and compiled by TVM's LLVM backend:
 
-* `lut_mma_<table>_<out>(weights, tables, out)`: out[r, c] = sum over planes i and byte
+* `lut_mma_<table>_<out>(weights, out, tables)`: out[r, c] = sum over planes i and byte
   positions b of tables[r, (i * k8 + b) * 256 + weights[i, c, b]], summed in the table's
   integer type. Integer sums are exact in any order, so this equals the NumPy gather and
   reduction bit for bit wherever those are exact (the caller's static bound).
+* `byte_sums_<table>_<g>_<sym>(stored, out)`: `lut.bytewise_table` from the stored int8
+  entries, specialized per group size and symmetry (as run-time values they made it slower
+  than NumPy).
 * `deq_<a>_<accum>(a, imm, row_scale, zero, row_sum, scale, dst)`: the VEC.DEQ of
   docs/isa.md into an f32 `dst`, in the ISA's operation order:
   `t = f32(f64(a) * f64(imm * row_scale[r])) - zero[c] * row_sum[r]; dst (+)= t * scale[c]`.
@@ -44,6 +47,7 @@ import numpy as np
 LUT_TABLE_TYPES = ("int32", "int64")
 LUT_OUT_TYPES = ("int16", "int32", "int64")
 DEQ_A_TYPES = ("uint8", "int8", "int16", "int32", "float32")
+LUT_GROUPS = (1, 2, 4, 8)  # activation group sizes g that divide a byte
 
 
 def _tir_functions() -> dict:
@@ -52,7 +56,7 @@ def _tir_functions() -> dict:
 
     def lut_mma(table: str, out_type: str):
         @T.prim_func
-        def func(w_handle: T.handle, t_handle: T.handle, out_handle: T.handle):
+        def func(w_handle: T.handle, out_handle: T.handle, t_handle: T.handle):
             rows, cols, planes, k8, entries = T.int64(), T.int64(), T.int64(), T.int64(), T.int64()
             # offset_factor=1: operands are views at any byte of the simulated memories
             weights = T.match_buffer(w_handle, (planes, cols, k8), "uint8", offset_factor=1)
@@ -88,16 +92,47 @@ def _tir_functions() -> dict:
 
         return func
 
+    def byte_sums(table: str, group: int, sym: bool):
+        per_byte, full = 8 // group, 1 << group
+
+        @T.prim_func
+        def func(e_handle: T.handle, out_handle: T.handle):
+            groups, rows, entries, bits, k8 = T.int64(), T.int64(), T.int64(), T.int64(), T.int64()
+            stored = T.match_buffer(e_handle, (groups, rows, entries), "int8", offset_factor=1)  # groups = 8 k8 / group
+            out = T.match_buffer(out_handle, (rows, bits, k8, 256), table)
+            for r, b, v in T.grid(rows, k8, 256):
+                acc = T.alloc_buffer((1,), table, scope="local")
+                acc[0] = T.Cast(table, 0)
+                for s in T.unroll(per_byte):
+                    digit = (v >> (group * s)) & (full - 1)
+                    if sym:  # a stored half table: entry -S[2^g - 1 - digit] for the upper half,
+                        # negated in int8 as expand_symmetric does (-(-128) stays -128)
+                        upper = digit >= full // 2
+                        entry = stored[b * per_byte + s, r, T.if_then_else(upper, full - 1 - digit, digit)]
+                        acc[0] = acc[0] + T.Cast(table, T.if_then_else(upper, T.int8(0) - entry, entry))
+                    else:
+                        acc[0] = acc[0] + T.Cast(table, stored[b * per_byte + s, r, digit])
+                for i in range(bits):
+                    out[r, i, b, v] = acc[0] << T.Cast(table, i)
+
+        return func
+
     funcs = {f"lut_mma_{t}_{o}": lut_mma(t, o) for t in LUT_TABLE_TYPES for o in LUT_OUT_TYPES}
+    funcs.update({f"byte_sums_{t}_{g}_{int(sym)}": byte_sums(t, g, sym)
+                  for t in LUT_TABLE_TYPES for g in LUT_GROUPS for sym in (False, True)})
     funcs.update({f"deq_{a}_{int(accum)}": deq(a, accum) for a in DEQ_A_TYPES for accum in (False, True)})
     return {name: f.with_attr("global_symbol", name) for name, f in funcs.items()}
 
 
 class SimKernels:
-    """The loaded kernel library: `lut_mma(table, out)` and `deq(a, accum)` give the
-    compiled functions (TVM FFI functions taking NumPy arrays) by NumPy dtype."""
+    """The loaded kernel library: `lut_mma`, `byte_sums` and `deq` give the compiled functions
+    (TVM FFI functions) by NumPy dtype. They take NumPy arrays, or `tensor(array)`: the same
+    memory as an FFI tensor, made once instead of converted on every call (~0.5 us an operand)."""
 
     def __init__(self, module, origin: str):
+        from tvm_ffi import from_dlpack
+
+        self.tensor = from_dlpack
         self._module = module
         self.origin = origin  # where the library came from: its path, or "built in this process"
         self._funcs: dict[tuple, Callable | None] = {}  # by dtype numbers: dtype.name is slow
@@ -111,6 +146,10 @@ class SimKernels:
     def lut_mma(self, table: np.dtype, out: np.dtype) -> Callable | None:
         return self._func(("lut_mma", table.num, out.num), lambda: f"lut_mma_{table.name}_{out.name}"
                           if table.name in LUT_TABLE_TYPES and out.name in LUT_OUT_TYPES else None)
+
+    def byte_sums(self, table: np.dtype, group: int, sym: bool) -> Callable | None:
+        return self._func(("byte_sums", table.num, group, sym), lambda: f"byte_sums_{table.name}_{group}_{int(sym)}"
+                          if table.name in LUT_TABLE_TYPES and group in LUT_GROUPS else None)
 
     def deq(self, a: np.dtype, accum: bool) -> Callable | None:
         return self._func(("deq", a.num, accum), lambda: f"deq_{a.name}_{int(accum)}" if a.name in DEQ_A_TYPES else None)

@@ -8,8 +8,10 @@ every instruction's byte ranges, and the timing model its cycles and actions, co
 column with NumPy. (2) Schedule: `timing.schedule` gives every instruction's start and end
 cycle. (3) Functional: each instruction's function runs, in start order: DMAs through one
 handler with precomputed slices, compute instructions through closures over NumPy views
-prepared once per distinct instruction. (4) Data races are found from the timeline; the
-report is computed. `Simulator(config, functional=False)` skips phase 3.
+prepared once per distinct instruction; integer LUT.MMA lookups and VEC.DEQ epilogues through
+TVM-compiled kernels where they apply (kernels.py; the same bits as the NumPy path). (4)
+Data races are found from the timeline; the report is computed.
+`Simulator(config, functional=False)` skips phase 3.
 
 Reading a byte nothing has written is a hazard, as are out-of-bounds addresses
 (validation), deadlocks (schedule), data races and integer accumulator overflow. Each is a
@@ -633,20 +635,29 @@ def _lut_mma_function(views: _Views, compiled: SimKernels | None, g: int, m: int
     work = np.int32 if bound <= _INT_RANGE[np.dtype(np.int32)][1] else np.int64
     ids = views.table_ids  # a small int per table range and shape, so the per-call key hashes fast
     table_key = ids.setdefault((tables_addr, m, k, bits, sym, tables.dtype.str), len(ids)) << 32
-    prepare = partial(bytewise_table, tables, m, k, bits, g, sym, work)
     # |every partial sum| <= the static bound <= the accumulator's maximum: summing straight into
     # dst is exact (the same integers as an int64 sum), with no temporary. Otherwise int64.
     out = views.scratch((m, n), 2, np.int64) if check else dst
     kernel = compiled and compiled.lut_mma(np.dtype(work), out.dtype)
-    if kernel and (out is not dst or not np.may_share_memory(weights, dst)):  # it reads weights as it writes dst
-        lookup = partial(kernel, weights.reshape(bits, n, k // 8))
+    sums = compiled and tables.dtype == np.int8 and compiled.byte_sums(np.dtype(work), g, sym)
+    if kernel and sums and (out is not dst or not np.may_share_memory(weights, dst)):  # it reads weights as it writes dst
+        prepare = partial(_compiled_byte_sums, sums, compiled.tensor(tables), (m, bits, k // 8, 256), work, compiled.tensor)
+        lookup = partial(kernel, compiled.tensor(weights.reshape(bits, n, k // 8)), compiled.tensor(out))
     else:
+        prepare = partial(bytewise_table, tables, m, k, bits, g, sym, work)
         planes, base, idx3, idx2 = bytewise_indices(weights, n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
-        lookup = partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((m, bits * (k // 8), n), 1, work))
+        lookup = partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((m, bits * (k // 8), n), 1, work), out)
     return partial(_lut_mma_int, views.version_tables, table_key, prepare, lookup, out, accum, dst, check, lo, hi)
 
 
-def _bytewise_lookup(planes, base, idx3, idx2, looked, tables, out) -> None:
+def _compiled_byte_sums(kernel, tables, shape: tuple[int, int, int, int], dtype, tensor):
+    """lut.bytewise_table through the compiled kernel, as the FFI tensor the lookup kernel takes."""
+    out = np.empty(shape, dtype=dtype)
+    kernel(tables, out)
+    return tensor(out.reshape(shape[0], -1))
+
+
+def _bytewise_lookup(planes, base, idx3, idx2, looked, out, tables) -> None:
     """out = the sum of every weight byte's byte-sum table entry (lut.make_lut_mma_bytewise), in out's type."""
     np.add(planes, base, out=idx3)
     tables.take(idx2, axis=1, out=looked, mode="clip")  # indices are in range (bytes < 256): no check, no buffer
@@ -654,13 +665,13 @@ def _bytewise_lookup(planes, base, idx3, idx2, looked, tables, out) -> None:
 
 
 def _lut_mma_int(version_tables: dict, table_key, prepare, lookup, out, accum, dst, check, lo, hi, version) -> None:
-    """Integer LUT.MMA, tables at `version`: `lookup(byte-sum table, out)` sums into dst itself
-    where that is exact (see _lut_mma_function), else into int64 `out`, checked, then stored."""
+    """Integer LUT.MMA, tables at `version`: `lookup(byte-sum table)` sums into `out`: dst itself
+    where that is exact (see _lut_mma_function), else int64, checked, then stored."""
     key = table_key | (version + 1)
     pt = version_tables.get(key)
     if pt is None:
         pt = version_tables[key] = prepare()
-    lookup(pt, out)
+    lookup(pt)
     if out is dst:
         return
     if accum:
@@ -952,6 +963,16 @@ def _prepare_deq(idx, cols: dict, views: _Views, handlers: list, compiled: SimKe
             v = memo[key] = _operand_view(views, space, addr, dtype, shape)
         return v
 
+    tensors: dict = {}  # FFI tensors of the views, by view identity: the views are shared (memo)
+
+    def tensor(x):
+        if not isinstance(x, np.ndarray):
+            return x
+        t = tensors.get(id(x))
+        if t is None:
+            t = tensors[id(x)] = compiled.tensor(x)
+        return t
+
     scratch: dict = {}
     for i, rows, ncols, imm, accum, ds, da, dd, as_, aa, ad, bs, ba, bd, cs, ca, cd in zip(
             list(idx), *map(column, ("rows", "cols", "imm", "accum", "dst.space", "dst.addr", "dst.dtype", "a.space",
@@ -967,7 +988,7 @@ def _prepare_deq(idx, cols: dict, views: _Views, handlers: list, compiled: SimKe
         kernel = compiled and dd == DType.F32 and compiled.deq(a.dtype, bool(accum))
         if kernel and _disjoint((_MEM_OF_SPACE[ds], da, da + dst.nbytes), (_MEM_OF_SPACE[as_], aa, aa + a.nbytes),
                                 (_MEM_OF_SPACE[bs], ba, ba + 2 * ncols * bsize), (_MEM_OF_SPACE[cs], ca, ca + 2 * rows * csize)):
-            handlers[i] = partial(kernel, a, imm, row_scale, zero, row_sum, scale, dst)
+            handlers[i] = partial(kernel, *map(tensor, (a, imm, row_scale, zero, row_sum, scale, dst)))
             continue
         direct = dd == DType.F32 and not accum
         handlers[i] = partial(_deq_direct if direct else _deq, a, np.float32(imm), row_scale, zero, row_sum, scale,

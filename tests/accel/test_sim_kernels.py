@@ -23,7 +23,7 @@ from lutc.backends.accel import kernels, simulator
 from lutc.backends.accel.analysis import analyze
 from lutc.backends.accel.assembler import assemble_file
 from lutc.backends.accel.compile import compile_accel
-from lutc.backends.accel.lut import bytewise_indices
+from lutc.backends.accel.lut import bytewise_indices, bytewise_table
 from lutc.backends.accel.simulator import COMPILED_MIN, Simulator, _bytewise_lookup, _deq, _deq_direct
 from lutc.diagnostics import LutcError
 
@@ -58,11 +58,23 @@ def test_lut_mma_kernel_equals_the_numpy_lookup(compiled, m, n, k8, bits, table,
     tables = rng.integers(-limit, limit + 1, size=(m, bits * k8 * 256)).astype(table)
     weights = unaligned(rng.integers(0, 256, size=bits * n * k8).astype(np.uint8), offset)
     got = unaligned(np.full((m, n), 7, dtype=out), 8 - offset)
-    compiled.lut_mma(tables.dtype, got.dtype)(weights.reshape(bits, n, k8), tables, got)
+    compiled.lut_mma(tables.dtype, got.dtype)(weights.reshape(bits, n, k8), got, tables)
     planes, base, idx3, idx2 = bytewise_indices(weights, n, 8 * k8, bits)
     want = np.empty((m, n), dtype=out)
-    _bytewise_lookup(planes, base, idx3, idx2, np.empty((m, bits * k8, n), dtype=table), tables, want)
+    _bytewise_lookup(planes, base, idx3, idx2, np.empty((m, bits * k8, n), dtype=table), want, tables)
     np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(m=st.integers(1, 3), k8=st.integers(1, 4), bits=st.integers(1, 4), group=st.sampled_from(kernels.LUT_GROUPS),
+       sym=st.booleans(), table=st.sampled_from(kernels.LUT_TABLE_TYPES), seed=st.integers(0, 2**32 - 1))
+def test_byte_sum_kernel_equals_bytewise_table(compiled, m, k8, bits, group, sym, table, seed):
+    entries = 1 << (group - 1) if sym else 1 << group
+    # any int8 entry, -128 included (its int8 negation in a symmetric table's upper half wraps)
+    stored = unaligned(np.random.default_rng(seed).integers(-128, 128, size=(8 * k8 // group, m, entries)).astype(np.int8), 3)
+    got = np.empty((m, bits, k8, 256), dtype=table)
+    compiled.byte_sums(got.dtype, group, sym)(stored, got)
+    np.testing.assert_array_equal(got.reshape(m, -1), bytewise_table(stored, m, 8 * k8, bits, group, sym, table))
 
 
 f32_bits = hnp.arrays(np.uint32, st.tuples(st.integers(1, 3), st.integers(1, 17)),
