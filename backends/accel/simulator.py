@@ -633,14 +633,16 @@ def _lut_mma_function(views: _Views, compiled: SimKernels | None, g: int, m: int
     bound = lut_mma_bound(TABLE_QMAX + 1, k, bits, g)
     check = accum or bound > hi
     work = np.int32 if bound <= _INT_RANGE[np.dtype(np.int32)][1] else np.int64
-    ids = views.table_ids  # a small int per table range and shape, so the per-call key hashes fast
-    table_key = ids.setdefault((tables_addr, m, k, bits, sym, tables.dtype.str), len(ids)) << 32
     # |every partial sum| <= the static bound <= the accumulator's maximum: summing straight into
     # dst is exact (the same integers as an int64 sum), with no temporary. Otherwise int64.
     out = views.scratch((m, n), 2, np.int64) if check else dst
     kernel = compiled and compiled.lut_mma(np.dtype(work), out.dtype)
     sums = compiled and tables.dtype == np.int8 and compiled.byte_sums(np.dtype(work), g, sym)
-    if kernel and sums and (out is not dst or not np.may_share_memory(weights, dst)):  # it reads weights as it writes dst
+    # (dst is in the accumulator, weights in the scratchpad: the kernel never reads what it wrote)
+    use_kernels = bool(kernel and sums)
+    ids = views.table_ids  # a small int per table range, shape and form (array or FFI tensor), so the key hashes fast
+    table_key = ids.setdefault((tables_addr, m, k, bits, sym, tables.dtype.str, use_kernels), len(ids)) << 32
+    if use_kernels:
         prepare = partial(_compiled_byte_sums, sums, compiled.tensor(tables), (m, bits, k // 8, 256), work, compiled.tensor)
         lookup = partial(kernel, compiled.tensor(weights.reshape(bits, n, k // 8)), compiled.tensor(out))
     else:

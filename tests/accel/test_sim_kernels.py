@@ -21,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 from lutc.backends.accel import kernels, simulator
 from lutc.backends.accel.analysis import analyze
-from lutc.backends.accel.assembler import assemble_file
+from lutc.backends.accel.assembler import assemble, assemble_file
 from lutc.backends.accel.compile import compile_accel
 from lutc.backends.accel.lut import bytewise_indices, bytewise_table
 from lutc.backends.accel.simulator import COMPILED_MIN, Simulator, _bytewise_lookup, _deq, _deq_direct
@@ -145,6 +145,21 @@ def test_hand_written_programs_run_the_same_compiled(compiled, edge, name):
         assert name == "oob" and "scratchpad overflow" in str(err), err
         return
     assert_same_runs(*run_both(program, edge))
+
+
+def test_a_deq_writing_over_its_input_takes_the_numpy_path(compiled, edge):
+    """dst (f32) starts where `a` (i16) does and is twice as wide: written element by element,
+    dst[c] would overwrite a[2c] and a[2c + 1] before they are read. NumPy's ufuncs buffer
+    overlapping operands, so the simulator leaves such a DEQ to them."""
+    text = (PROGRAMS / "gemv_lut2.s").read_text()
+    text = text.replace("VEC.DEQ dst=sp:0x500:f32 a=acc:0x0:i16", "VEC.DEQ dst=acc:0x0:f32 a=acc:0x0:i16")
+    text = text.replace("STORE dst=dram:0x400 src=sp:0x500 rows=1 bytes=128 pop=prev\n", "")
+    text = text.replace("STORE dst=dram:0x480 src=acc:0x0 rows=1 bytes=64",
+                        "STORE dst=dram:0x400 src=acc:0x0 rows=1 bytes=128 pop=prev")
+    text = text.replace(".tensor acc output i16 1x32 at=dram:0x480\n", "")
+    numpy_run, compiled_run = run_both(assemble(text, "in_place_deq.s", edge), edge)
+    assert_same_runs(numpy_run, compiled_run)
+    assert np.isfinite(compiled_run.outputs["y"]).all() and np.abs(compiled_run.outputs["y"]).max() > 0
 
 
 @pytest.mark.parametrize("rows", [1, 4])
