@@ -6,20 +6,24 @@ element-bound in NumPy, ~1.7 ns a byte), in building its byte-sum tables, and in
 epilogue (six NumPy calls on a small tile: call-bound). Each is one loop here, written in
 TIR and compiled by TVM's LLVM backend:
 
-* `lut_mma_<table>_<out>(weights, out, tables)`: out[r, c] = sum over planes i and byte
-  positions b of tables[r, (i * k8 + b) * 256 + weights[i, c, b]], summed in the table's
-  integer type. Integer sums are exact in any order, so this equals the NumPy gather and
-  reduction bit for bit wherever those are exact (the caller's static bound).
-* `byte_sums_<table>_<g>_<sym>(stored, out)`: `lut.bytewise_table` from the stored int8
+* `lut_mma_<table>_<out>(weights, w_off, out, out_off, rows, cols, planes, k8, tables)`:
+  out[r, c] = sum over planes i and byte positions b of tables[r, (i * k8 + b) * 256 +
+  weights[i, c, b]], summed in the table's integer type. Integer sums are exact in any order,
+  so this equals the NumPy gather and reduction bit for bit wherever those are exact (the
+  caller's static bound).
+* `byte_sums_<table>_<g>_<sym>(stored, off, out)`: `lut.bytewise_table` from the stored int8
   entries, specialized per group size and symmetry (as run-time values they made it slower
   than NumPy).
-* `deq_<a>_<accum>(a, imm, row_scale, zero, row_sum, scale, dst)`: the VEC.DEQ of
-  docs/isa.md into an f32 `dst`, in the ISA's operation order:
-  `t = f32(f64(a) * f64(imm * row_scale[r])) - zero[c] * row_sum[r]; dst (+)= t * scale[c]`.
+* `deq_<a>_<accum>(a, a_off, b, b_off, c, c_off, dst, dst_off, rows, cols, imm)`: the
+  VEC.DEQ of docs/isa.md into an f32 `dst`, in the ISA's operation order:
+  `t = f32(f64(a) * f64(imm * c[0, r])) - b[1, c] * c[1, r]; dst (+)= t * b[0, c]`.
   The first product is formed in f64 and rounded once to f32: for every `a` type here
   (at most 24 significant bits times f32's 24) the f64 product is exact, so the one rounding
   gives the f32 product NumPy forms for narrow types, and NumPy's own f64 product for int32.
   No fast-math flag is set and the target has no FMA, so nothing is contracted or reordered.
+
+Operands are (memory, element offset) pairs: the simulator passes each memory once as a flat
+array of the operand's type, so preparing an instruction makes no arrays.
 
 Building needs TVM's compiler (`import tvm`, ~1.5 s) and a C toolchain for the shared
 library; it happens once per machine and kernel revision, the library cached under
@@ -54,14 +58,21 @@ def _tir_functions() -> dict:
     """name -> tirx.PrimFunc, every kernel of the library (imports TVM's compiler)."""
     from tvm.script import tirx as T
 
+    # Operands are addressed as (memory, element offset): a memory is passed once, as one flat
+    # array of the operand's type (typed operands are aligned to their size), so the simulator
+    # makes no array per instruction. Each operand is a buffer declared over its memory at its
+    # offset (indexing the flat memory with the offset arithmetic written out ran 2x slower).
+
     def lut_mma(table: str, out_type: str):
         @T.prim_func
-        def func(w_handle: T.handle, out_handle: T.handle, t_handle: T.handle):
-            rows, cols, planes, k8, entries = T.int64(), T.int64(), T.int64(), T.int64(), T.int64()
-            # offset_factor=1: operands are views at any byte of the simulated memories
-            weights = T.match_buffer(w_handle, (planes, cols, k8), "uint8", offset_factor=1)
-            tables = T.match_buffer(t_handle, (rows, entries), table, offset_factor=1)
-            out = T.match_buffer(out_handle, (rows, cols), out_type, offset_factor=1)
+        def func(w_handle: T.handle, w_off: T.int64, out_handle: T.handle, out_off: T.int64, rows: T.int64,
+                 cols: T.int64, planes: T.int64, k8: T.int64, t_handle: T.handle):
+            w_size, out_size, entries = T.int64(), T.int64(), T.int64()
+            w_memory = T.match_buffer(w_handle, (w_size,), "uint8")
+            out_memory = T.match_buffer(out_handle, (out_size,), out_type)
+            tables = T.match_buffer(t_handle, (rows, entries), table)  # byte-sum tables [row][plane][byte][256]
+            weights = T.decl_buffer((planes, cols, k8), "uint8", data=w_memory.data, elem_offset=w_off)
+            out = T.decl_buffer((rows, cols), out_type, data=out_memory.data, elem_offset=out_off)
             for r, c in T.grid(rows, cols):
                 acc = T.alloc_buffer((1,), table, scope="local")
                 acc[0] = T.Cast(table, 0)
@@ -73,33 +84,37 @@ def _tir_functions() -> dict:
 
     def deq(a_type: str, accum: bool):
         @T.prim_func
-        def func(a_handle: T.handle, imm: T.float32, rs_handle: T.handle, zero_handle: T.handle,
-                 sum_handle: T.handle, scale_handle: T.handle, dst_handle: T.handle):
-            rows, cols = T.int64(), T.int64()
-            a = T.match_buffer(a_handle, (rows, cols), a_type, offset_factor=1)
-            row_scale = T.match_buffer(rs_handle, (rows, 1), "float32", offset_factor=1)
-            zero = T.match_buffer(zero_handle, (cols,), "float32", offset_factor=1)
-            row_sum = T.match_buffer(sum_handle, (rows, 1), "float32", offset_factor=1)
-            scale = T.match_buffer(scale_handle, (cols,), "float32", offset_factor=1)
-            dst = T.match_buffer(dst_handle, (rows, cols), "float32", offset_factor=1)
-            for r, c in T.grid(rows, cols):
-                product = T.Cast("float32", T.Cast("float64", a[r, c]) * T.Cast("float64", imm * row_scale[r, 0]))
-                term = (product - zero[c] * row_sum[r, 0]) * scale[c]
+        def func(a_handle: T.handle, a_off: T.int64, b_handle: T.handle, b_off: T.int64, c_handle: T.handle,
+                 c_off: T.int64, dst_handle: T.handle, dst_off: T.int64, rows: T.int64, cols: T.int64, imm: T.float32):
+            a_size, b_size, c_size, dst_size = T.int64(), T.int64(), T.int64(), T.int64()
+            a_memory = T.match_buffer(a_handle, (a_size,), a_type)
+            b_memory = T.match_buffer(b_handle, (b_size,), "float32")
+            c_memory = T.match_buffer(c_handle, (c_size,), "float32")
+            dst_memory = T.match_buffer(dst_handle, (dst_size,), "float32")
+            a = T.decl_buffer((rows, cols), a_type, data=a_memory.data, elem_offset=a_off)
+            b = T.decl_buffer((2, cols), "float32", data=b_memory.data, elem_offset=b_off)  # scale, zero
+            c = T.decl_buffer((2, rows), "float32", data=c_memory.data, elem_offset=c_off)  # row scale, row sum
+            dst = T.decl_buffer((rows, cols), "float32", data=dst_memory.data, elem_offset=dst_off)
+            for r, col in T.grid(rows, cols):
+                product = T.Cast("float32", T.Cast("float64", a[r, col]) * T.Cast("float64", imm * c[0, r]))
+                term = (product - b[1, col] * c[1, r]) * b[0, col]
                 if accum:
-                    dst[r, c] = dst[r, c] + term
+                    dst[r, col] = dst[r, col] + term
                 else:
-                    dst[r, c] = term
+                    dst[r, col] = term
 
         return func
 
     def byte_sums(table: str, group: int, sym: bool):
         per_byte, full = 8 // group, 1 << group
+        entries = full // 2 if sym else full
 
         @T.prim_func
-        def func(e_handle: T.handle, out_handle: T.handle):
-            groups, rows, entries, bits, k8 = T.int64(), T.int64(), T.int64(), T.int64(), T.int64()
-            stored = T.match_buffer(e_handle, (groups, rows, entries), "int8", offset_factor=1)  # groups = 8 k8 / group
+        def func(e_handle: T.handle, e_off: T.int64, out_handle: T.handle):
+            e_size, rows, bits, k8 = T.int64(), T.int64(), T.int64(), T.int64()
+            memory = T.match_buffer(e_handle, (e_size,), "int8")
             out = T.match_buffer(out_handle, (rows, bits, k8, 256), table)
+            stored = T.decl_buffer((k8 * per_byte, rows, entries), "int8", data=memory.data, elem_offset=e_off)
             for r, b, v in T.grid(rows, k8, 256):
                 acc = T.alloc_buffer((1,), table, scope="local")
                 acc[0] = T.Cast(table, 0)

@@ -410,6 +410,7 @@ class _Views:
         self.converted: dict = {}  # MMA operands converted for BLAS, by (range, version)
         self.version_tables: dict = {}  # LUT.MMA byte-sum tables, by (table range, version)
         self.table_ids: dict = {}
+        self._flat: dict = {}  # whole memories as typed FFI tensors, for the compiled kernels
 
     def get(self, mem: int, addr: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
         key = (mem, addr, dtype, shape)
@@ -420,6 +421,16 @@ class _Views:
 
     def operand(self, op: Operand, shape: tuple[int, ...]) -> np.ndarray:
         return self.get(_MEM_OF_SPACE[op.space], op.addr, _NP_OF_DTYPE[op.dtype], shape)
+
+    def flat(self, mem: int, dtype: np.dtype, compiled: SimKernels):
+        """Memory `mem` as one flat array of `dtype`, as a kernel argument (typed operands are
+        aligned to their size, so an operand at byte addr is element addr // itemsize)."""
+        key = (mem, dtype.num)
+        t = self._flat.get(key)
+        if t is None:
+            raw = self.mems[mem]
+            t = self._flat[key] = compiled.tensor(raw[:raw.size - raw.size % dtype.itemsize].view(dtype))
+        return t
 
     def scratch(self, shape: tuple[int, ...], slot: int = 0, dtype=np.float32) -> np.ndarray:
         key = (shape, slot, dtype)
@@ -533,6 +544,7 @@ def _pattern_views(mems: list[np.ndarray], an: Analysis, idx: np.ndarray, slot: 
 # Instruction bodies
 # ---------------------------------------------------------------------------------------
 
+_I8, _U8, _I32, _I64 = np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32), np.dtype(np.int64)
 _INT_RANGE = {np.dtype(np.int8): (-128, 127), np.dtype(np.int16): (-32768, 32767),
               np.dtype(np.int32): (-(1 << 31), (1 << 31) - 1), np.dtype(np.uint8): (0, 255)}
 
@@ -611,51 +623,60 @@ def _lut_mma_function(views: _Views, compiled: SimKernels | None, g: int, m: int
                       accum: int, tables_addr: int, tables_dtype: int, weights_addr: int, dst_space: int, dst_addr: int,
                       dst_dtype: int):
     sym, accum = bool(sym), bool(accum)
-    tables = views.get(MEM_SP, tables_addr, _NP_OF_DTYPE[tables_dtype], (k // g, m, table_entries(g, sym)))
-    weights = views.get(MEM_SP, weights_addr, np.dtype(np.uint8), (weight_plane_bytes(n, k, bits),))
-    dst = _operand_view(views, dst_space, dst_addr, dst_dtype, (m, n))
-    if dst.dtype.kind != "i":
-        compute = make_lut_mma(tables, weights, m, n, k, bits, g, sym, views.table_cache)
-
-        def body_float() -> None:
-            res = compute()
-            if accum:
-                res = dst.astype(np.float32) + res
-            dst[...] = res
-
-        return body_float
+    table_type, dst_type = _NP_OF_DTYPE[tables_dtype], _NP_OF_DTYPE[dst_dtype]
+    weights = partial(views.get, MEM_SP, weights_addr, _U8, (weight_plane_bytes(n, k, bits),))
+    tables = partial(views.get, MEM_SP, tables_addr, table_type, (k // g, m, table_entries(g, sym)))
+    dst = partial(_operand_view, views, dst_space, dst_addr, dst_dtype, (m, n))
+    if dst_type.kind != "i":
+        return _lut_mma_float(tables(), weights(), dst(), m, n, k, bits, g, sym, accum, views.table_cache)
     # Integer tables: exact sums, so the lookups can go a whole weight byte at a time, through a
     # byte-sum table per version of the table bytes (the last write before the read is static,
-    # see read_versions): the handler is a partial of this function's body with that version.
-    lo, hi = _INT_RANGE[dst.dtype]
+    # see read_versions): the handler is a partial of _lut_mma_int with that version.
+    lo, hi = _INT_RANGE[dst_type]
     # int8 entries have magnitude <= 128, so no sum exceeds `bound`: small enough tiles cannot
     # overflow (no check), and int32 lookups (half the bytes of int64) are exact below 2^31.
     bound = lut_mma_bound(TABLE_QMAX + 1, k, bits, g)
     check = accum or bound > hi
-    work = np.int32 if bound <= _INT_RANGE[np.dtype(np.int32)][1] else np.int64
+    work = _I32 if bound <= _INT_RANGE[_I32][1] else _I64
     # |every partial sum| <= the static bound <= the accumulator's maximum: summing straight into
-    # dst is exact (the same integers as an int64 sum), with no temporary. Otherwise int64.
-    out = views.scratch((m, n), 2, np.int64) if check else dst
-    kernel = compiled and compiled.lut_mma(np.dtype(work), out.dtype)
-    sums = compiled and tables.dtype == np.int8 and compiled.byte_sums(np.dtype(work), g, sym)
-    # (dst is in the accumulator, weights in the scratchpad: the kernel never reads what it wrote)
-    use_kernels = bool(kernel and sums)
+    # dst is exact (the same integers as an int64 sum), with no temporary. Otherwise into int64,
+    # then checked and stored.
+    out = views.scratch((m, n), 2, _I64) if check else None
+    kernel = compiled and compiled.lut_mma(work, _I64 if check else dst_type)
+    sums = compiled and table_type == np.int8 and compiled.byte_sums(work, g, sym)
     ids = views.table_ids  # a small int per table range, shape and form (array or FFI tensor), so the key hashes fast
-    table_key = ids.setdefault((tables_addr, m, k, bits, sym, tables.dtype.str, use_kernels), len(ids)) << 32
-    if use_kernels:
-        prepare = partial(_compiled_byte_sums, sums, compiled.tensor(tables), (m, bits, k // 8, 256), work, compiled.tensor)
-        lookup = partial(kernel, compiled.tensor(weights.reshape(bits, n, k // 8)), compiled.tensor(out))
+    table_key = ids.setdefault((tables_addr, m, k, bits, sym, tables_dtype, bool(kernel and sums)), len(ids)) << 32
+    if kernel and sums:  # dst is in the accumulator, weights in the scratchpad: no overlap
+        prepare = partial(_compiled_byte_sums, sums, views.flat(MEM_SP, _I8, compiled), tables_addr,
+                          (m, bits, k // 8, 256), work, compiled.tensor)
+        target = ((compiled.tensor(out.reshape(-1)), 0) if check
+                  else (views.flat(_MEM_OF_SPACE[dst_space], dst_type, compiled), dst_addr // dst_type.itemsize))
+        lookup = partial(kernel, views.flat(MEM_SP, _U8, compiled), weights_addr, *target, m, n, bits, k // 8)
     else:
-        prepare = partial(bytewise_table, tables, m, k, bits, g, sym, work)
-        planes, base, idx3, idx2 = bytewise_indices(weights, n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
-        lookup = partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((m, bits * (k // 8), n), 1, work), out)
-    return partial(_lut_mma_int, views.version_tables, table_key, prepare, lookup, out, accum, dst, check, lo, hi)
+        prepare = partial(bytewise_table, tables(), m, k, bits, g, sym, work)
+        planes, base, idx3, idx2 = bytewise_indices(weights(), n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
+        lookup = partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((m, bits * (k // 8), n), 1, work),
+                         dst() if out is None else out)
+    store = None if out is None else partial(_checked_store, out, accum, dst(), lo, hi)
+    return partial(_lut_mma_int, views.version_tables, table_key, prepare, lookup, store)
 
 
-def _compiled_byte_sums(kernel, tables, shape: tuple[int, int, int, int], dtype, tensor):
+def _lut_mma_float(tables, weights, dst, m, n, k, bits, g, sym, accum, cache):
+    compute = make_lut_mma(tables, weights, m, n, k, bits, g, sym, cache)
+
+    def body_float() -> None:
+        res = compute()
+        if accum:
+            res = dst.astype(np.float32) + res
+        dst[...] = res
+
+    return body_float
+
+
+def _compiled_byte_sums(kernel, stored, addr: int, shape: tuple[int, int, int, int], dtype, tensor):
     """lut.bytewise_table through the compiled kernel, as the FFI tensor the lookup kernel takes."""
     out = np.empty(shape, dtype=dtype)
-    kernel(tables, out)
+    kernel(stored, addr, out)
     return tensor(out.reshape(shape[0], -1))
 
 
@@ -666,19 +687,22 @@ def _bytewise_lookup(planes, base, idx3, idx2, looked, out, tables) -> None:
     np.add.reduce(looked, axis=1, out=out)
 
 
-def _lut_mma_int(version_tables: dict, table_key, prepare, lookup, out, accum, dst, check, lo, hi, version) -> None:
-    """Integer LUT.MMA, tables at `version`: `lookup(byte-sum table)` sums into `out`: dst itself
-    where that is exact (see _lut_mma_function), else int64, checked, then stored."""
+def _lut_mma_int(version_tables: dict, table_key, prepare, lookup, store, version) -> None:
+    """Integer LUT.MMA, tables at `version`: `lookup(byte-sum table)` sums into dst, or into an
+    int64 tile that `store` checks and stores."""
     key = table_key | (version + 1)
     pt = version_tables.get(key)
     if pt is None:
         pt = version_tables[key] = prepare()
     lookup(pt)
-    if out is dst:
-        return
+    if store is not None:
+        store()
+
+
+def _checked_store(out: np.ndarray, accum: bool, dst: np.ndarray, lo: int, hi: int) -> None:
     if accum:
         out += dst
-    if check and (out.min() < lo or out.max() > hi):
+    if out.min() < lo or out.max() > hi:
         raise _overflow(dst.dtype, out, "LUT.MMA result")
     dst[...] = out
 
@@ -965,20 +989,21 @@ def _prepare_deq(idx, cols: dict, views: _Views, handlers: list, compiled: SimKe
             v = memo[key] = _operand_view(views, space, addr, dtype, shape)
         return v
 
-    tensors: dict = {}  # FFI tensors of the views, by view identity: the views are shared (memo)
-
-    def tensor(x):
-        if not isinstance(x, np.ndarray):
-            return x
-        t = tensors.get(id(x))
-        if t is None:
-            t = tensors[id(x)] = compiled.tensor(x)
-        return t
-
     scratch: dict = {}
     for i, rows, ncols, imm, accum, ds, da, dd, as_, aa, ad, bs, ba, bd, cs, ca, cd in zip(
             list(idx), *map(column, ("rows", "cols", "imm", "accum", "dst.space", "dst.addr", "dst.dtype", "a.space",
                                      "a.addr", "a.dtype", "b.space", "b.addr", "b.dtype", "c.space", "c.addr", "c.dtype"))):
+        a_type = _NP_OF_DTYPE[ad]
+        kernel = compiled and dd == DType.F32 and compiled.deq(a_type, bool(accum))
+        dst_mem, a_mem, b_mem, c_mem = _MEM_OF_SPACE[ds], _MEM_OF_SPACE[as_], _MEM_OF_SPACE[bs], _MEM_OF_SPACE[cs]
+        # b and c are f32 records (validated): [scale, zero] x columns, [row scale, row sum] x rows
+        if kernel and _disjoint((dst_mem, da, da + 4 * rows * ncols), (a_mem, aa, aa + a_type.itemsize * rows * ncols),
+                                (b_mem, ba, ba + 8 * ncols), (c_mem, ca, ca + 8 * rows)):
+            f32 = _NP_OF_DTYPE[DType.F32]
+            handlers[i] = partial(kernel, views.flat(a_mem, a_type, compiled), aa // a_type.itemsize,
+                                  views.flat(b_mem, f32, compiled), ba // 4, views.flat(c_mem, f32, compiled), ca // 4,
+                                  views.flat(dst_mem, f32, compiled), da // 4, rows, ncols, imm)
+            continue
         bsize, csize = _NP_OF_DTYPE[bd].itemsize, _NP_OF_DTYPE[cd].itemsize
         dst = view(ds, da, dd, (rows, ncols))
         scale, zero = view(bs, ba, bd, (ncols,)), view(bs, ba + ncols * bsize, bd, (ncols,))  # per column
@@ -987,11 +1012,6 @@ def _prepare_deq(idx, cols: dict, views: _Views, handlers: list, compiled: SimKe
         if tiles is None:
             tiles = scratch[(rows, ncols)] = (views.scratch((rows, ncols), 0), views.scratch((rows, ncols), 1))
         a = view(as_, aa, ad, (rows, ncols))
-        kernel = compiled and dd == DType.F32 and compiled.deq(a.dtype, bool(accum))
-        if kernel and _disjoint((_MEM_OF_SPACE[ds], da, da + dst.nbytes), (_MEM_OF_SPACE[as_], aa, aa + a.nbytes),
-                                (_MEM_OF_SPACE[bs], ba, ba + 2 * ncols * bsize), (_MEM_OF_SPACE[cs], ca, ca + 2 * rows * csize)):
-            handlers[i] = partial(kernel, *map(tensor, (a, imm, row_scale, zero, row_sum, scale, dst)))
-            continue
         direct = dd == DType.F32 and not accum
         handlers[i] = partial(_deq_direct if direct else _deq, a, np.float32(imm), row_scale, zero, row_sum, scale,
                               *tiles, dst, bool(accum))

@@ -38,42 +38,44 @@ def compiled() -> kernels.SimKernels:
     return found
 
 
-def unaligned(values: np.ndarray, offset: int) -> np.ndarray:
-    """`values` copied into a byte buffer at `offset`: the simulator's operands are views at any address."""
-    raw = np.zeros(values.nbytes + offset + 8, dtype=np.uint8)
-    view = raw[offset:offset + values.nbytes].view(values.dtype).reshape(values.shape)
-    view[...] = values
-    return view
+def placed(values: np.ndarray, at: int) -> tuple[np.ndarray, int]:
+    """(a flat memory of values' type holding `values` from element `at`, at): kernels address
+    operands as an element offset into a whole memory."""
+    memory = np.zeros(at + values.size + 5, dtype=values.dtype)
+    memory[at:at + values.size] = values.reshape(-1)
+    return memory, at
 
 
 @settings(max_examples=80, deadline=None, derandomize=True)
 @given(m=st.integers(1, 4), n=st.integers(1, 40), k8=st.integers(1, 4), bits=st.integers(1, 4),
        table=st.sampled_from(kernels.LUT_TABLE_TYPES), out=st.sampled_from(kernels.LUT_OUT_TYPES),
-       offset=st.integers(0, 7), seed=st.integers(0, 2**32 - 1))
-def test_lut_mma_kernel_equals_the_numpy_lookup(compiled, m, n, k8, bits, table, out, offset, seed):
+       w_at=st.integers(0, 9), out_at=st.integers(0, 9), seed=st.integers(0, 2**32 - 1))
+def test_lut_mma_kernel_equals_the_numpy_lookup(compiled, m, n, k8, bits, table, out, w_at, out_at, seed):
     rng = np.random.default_rng(seed)
     # Entries small enough that no sum leaves `out`'s range: the simulator only sums into a
     # narrow type under that static bound (wider sums go to int64 and are checked after).
     limit = np.iinfo(out).max // (bits * k8) if out != "int64" else np.iinfo(table).max // (bits * k8)
     tables = rng.integers(-limit, limit + 1, size=(m, bits * k8 * 256)).astype(table)
-    weights = unaligned(rng.integers(0, 256, size=bits * n * k8).astype(np.uint8), offset)
-    got = unaligned(np.full((m, n), 7, dtype=out), 8 - offset)
-    compiled.lut_mma(tables.dtype, got.dtype)(weights.reshape(bits, n, k8), got, tables)
+    weights = rng.integers(0, 256, size=bits * n * k8).astype(np.uint8)
+    got = np.full(out_at + m * n + 3, 7, dtype=out)
+    compiled.lut_mma(tables.dtype, got.dtype)(*placed(weights, w_at), got, out_at, m, n, bits, k8, tables)
     planes, base, idx3, idx2 = bytewise_indices(weights, n, 8 * k8, bits)
     want = np.empty((m, n), dtype=out)
     _bytewise_lookup(planes, base, idx3, idx2, np.empty((m, bits * k8, n), dtype=table), want, tables)
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got[out_at:out_at + m * n].reshape(m, n), want)
+    assert (got[:out_at] == 7).all() and (got[out_at + m * n:] == 7).all()  # nothing else written
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(m=st.integers(1, 3), k8=st.integers(1, 4), bits=st.integers(1, 4), group=st.sampled_from(kernels.LUT_GROUPS),
-       sym=st.booleans(), table=st.sampled_from(kernels.LUT_TABLE_TYPES), seed=st.integers(0, 2**32 - 1))
-def test_byte_sum_kernel_equals_bytewise_table(compiled, m, k8, bits, group, sym, table, seed):
+       sym=st.booleans(), table=st.sampled_from(kernels.LUT_TABLE_TYPES), at=st.integers(0, 9),
+       seed=st.integers(0, 2**32 - 1))
+def test_byte_sum_kernel_equals_bytewise_table(compiled, m, k8, bits, group, sym, table, at, seed):
     entries = 1 << (group - 1) if sym else 1 << group
     # any int8 entry, -128 included (its int8 negation in a symmetric table's upper half wraps)
-    stored = unaligned(np.random.default_rng(seed).integers(-128, 128, size=(8 * k8 // group, m, entries)).astype(np.int8), 3)
+    stored = np.random.default_rng(seed).integers(-128, 128, size=(8 * k8 // group, m, entries)).astype(np.int8)
     got = np.empty((m, bits, k8, 256), dtype=table)
-    compiled.byte_sums(got.dtype, group, sym)(stored, got)
+    compiled.byte_sums(got.dtype, group, sym)(*placed(stored, at), got)
     np.testing.assert_array_equal(got.reshape(m, -1), bytewise_table(stored, m, 8 * k8, bits, group, sym, table))
 
 
@@ -89,8 +91,8 @@ def same_floats(a: np.ndarray, b: np.ndarray) -> bool:
 
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(a_bits=f32_bits, a_type=st.sampled_from(kernels.DEQ_A_TYPES), accum=st.booleans(),
-       imm=st.sampled_from([0.5, 1.0, -3.25, 1e-30, 3e38]), seed=st.integers(0, 2**32 - 1))
-def test_deq_kernel_equals_the_numpy_epilogue(compiled, a_bits, a_type, accum, imm, seed):
+       imm=st.sampled_from([0.5, 1.0, -3.25, 1e-30, 3e38]), at=st.integers(0, 9), seed=st.integers(0, 2**32 - 1))
+def test_deq_kernel_equals_the_numpy_epilogue(compiled, a_bits, a_type, accum, imm, at, seed):
     rng = np.random.default_rng(seed)
     rows, cols = a_bits.shape
     if a_type == "float32":
@@ -106,12 +108,15 @@ def test_deq_kernel_equals_the_numpy_epilogue(compiled, a_bits, a_type, accum, i
 
     row_scale, row_sum, scale, zero = params(rows, 1), params(rows, 1), params(cols), params(cols)
     start = params(rows, cols)
-    got, want = unaligned(start, 4), start.copy()
-    compiled.deq(a.dtype, accum)(unaligned(a, 1), imm, row_scale, zero, row_sum, scale, got)
+    b_record, c_record = np.concatenate([scale, zero]), np.concatenate([row_scale[:, 0], row_sum[:, 0]])
+    got, _ = placed(start, at + 1)
+    compiled.deq(a.dtype, accum)(*placed(a, at), *placed(b_record, at + 2), *placed(c_record, at + 3), got, at + 1,
+                                 rows, cols, imm)
+    want = start.copy()
     tiles = np.empty((rows, cols), np.float32), np.empty((rows, cols), np.float32)
     with np.errstate(all="ignore"):  # as in the simulator's loop: inf and NaN are values here
         (_deq if accum else _deq_direct)(a, np.float32(imm), row_scale, zero, row_sum, scale, *tiles, want, accum)
-    assert same_floats(got, want)
+    assert same_floats(got[at + 1:at + 1 + rows * cols].reshape(rows, cols), want)
 
 
 def run_both(program, config):
