@@ -212,11 +212,13 @@ def lut_mma_bound(m_entries_max: int, k: int, bits: int, group: int) -> int:
     return ((1 << bits) - 1) * (k // group) * m_entries_max
 
 
-def bytewise_table(tables: np.ndarray, m: int, k: int, bits: int, group: int, sym: bool, dtype=np.int64) -> np.ndarray:
+def bytewise_table(tables: np.ndarray, m: int, k: int, bits: int, group: int, sym: bool, dtype=np.int64,
+                   out: np.ndarray | None = None) -> np.ndarray:
     """The byte-sum table of make_lut_mma_bytewise for the current contents of `tables`:
     (m, bits * k/8 * 256), entry [r, (i * k/8 + b) * 256 + v] = 2^i * (sum of the 8/g
     lookups that byte value v at byte position b of plane i makes in row r). `dtype`: int64,
-    or int32 where the caller knows that it holds every sum (lut_mma_bound)."""
+    or int32 where the caller knows that it holds every sum (lut_mma_bound). `out`: an
+    optional (m, bits, k/8, 256) array of `dtype` to write it into."""
     per_byte, k8 = 8 // group, k // 8
     full = (expand_symmetric(tables) if sym else tables).astype(dtype).reshape(k8, per_byte, m, 1 << group)
     # Byte value v holds digit s (LSB first) in bits [g s, g s + g): the sums over its digits are
@@ -224,7 +226,7 @@ def bytewise_table(tables: np.ndarray, m: int, k: int, bits: int, group: int, sy
     sums = full[:, per_byte - 1]
     for s in range(per_byte - 2, -1, -1):
         sums = (sums[..., :, None] + full[:, s, :, None, :]).reshape(k8, m, -1)  # (k8, m, 256) at the end
-    out = np.empty((m, bits, k8, 256), dtype=dtype)
+    out = np.empty((m, bits, k8, 256), dtype=dtype) if out is None else out
     by_row = sums.transpose(1, 0, 2)
     for i in range(bits):
         np.left_shift(by_row, i, out=out[:, i])

@@ -30,7 +30,7 @@ import weakref
 from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
-from typing import Mapping
+from typing import Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -173,7 +173,6 @@ class _Static:
             for mem in mems:
                 mem.fill(0)
             views.converted.clear()  # keyed by positions within a run
-            views.version_tables.clear()
         mems, views, order, pos, handlers = self._plan
         preloaded = []  # DRAM byte ranges that hold data before the run
         for name, raw in initial.items():
@@ -408,8 +407,6 @@ class _Views:
         self._scratch: dict[tuple, np.ndarray] = {}
         self.table_cache: dict = {}  # LUT tables prepared for lookup, by content (see lut.py)
         self.converted: dict = {}  # MMA operands converted for BLAS, by (range, version)
-        self.version_tables: dict = {}  # LUT.MMA byte-sum tables, by (table range, version)
-        self.table_ids: dict = {}
         self._flat: dict = {}  # whole memories as typed FFI tensors, for the compiled kernels
 
     def get(self, mem: int, addr: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
@@ -608,15 +605,51 @@ _LUT_MMA_FIELDS = ("m", "n", "k", "bits", "sym", "accum", "tables.addr", "tables
 
 def _prepare_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos: np.ndarray, writes: tuple,
                       handlers: list, compiled: SimKernels | None) -> None:
-    """handlers[i] for the LUT.MMAs `idx` (field columns `cols`), one function per distinct LUT.MMA,
-    made from the columns (no instruction object). An integer one also takes the version of its
-    table bytes (read_versions), which keys its byte-sum table."""
+    """handlers[i] for the LUT.MMAs `idx` (field columns `cols`), made once per distinct LUT.MMA
+    from the columns (no instruction object). An integer LUT.MMA looks up a byte-sum table made
+    from the version of its table bytes (read_versions: the last write before the read is
+    static). The first reader of each version, in execution order, fills that table, in a
+    buffer made here; every later reader only looks up."""
     first, which = distinct_rows(cols)
     made = [_lut_mma_function(views, compiled, an.config.lut.group, *row)
             for row in zip(*(cols[name][first].tolist() for name in _LUT_MMA_FIELDS))]
-    versioned = [isinstance(f, partial) and f.func is _lut_mma_int for f in made]
-    for i, w, v in zip(idx.tolist(), which.tolist(), read_versions(an, pos, idx, 0, writes).tolist()):
-        handlers[i] = partial(made[w], v) if versioned[w] else made[w]
+    by_pos = np.argsort(pos[idx], kind="stable")
+    tables: dict = {}  # (table key, version) -> the byte-sum table its readers look up
+    readers: dict = {}  # (distinct LUT.MMA, table key, version) -> their handler after the first reader
+    for i, w, v in zip(idx[by_pos].tolist(), which[by_pos].tolist(),
+                       read_versions(an, pos, idx, 0, writes)[by_pos].tolist()):
+        f = made[w]
+        if not isinstance(f, _IntLutMma):
+            handlers[i] = f
+            continue
+        key = (f.table_key, v)
+        if key not in tables:  # the first reader of this version: fills the table, then looks up
+            fill, table = tables[key] = f.new_table()
+            handlers[i] = partial(_then, fill, f.handler(table))
+            continue
+        handler = readers.get((w, key))
+        if handler is None:
+            handler = readers[(w, key)] = f.handler(tables[key][1])
+        handlers[i] = handler
+
+
+def _then(first, second) -> None:
+    first()
+    second()
+
+
+class _IntLutMma(NamedTuple):
+    """An integer LUT.MMA (see _prepare_lut_mmas): `lookup(table)` sums into dst, or into an
+    int64 tile that `store()` checks and stores; `new_table()` -> (fill, table): a byte-sum
+    table buffer and what fills it from the current table bytes."""
+    table_key: tuple
+    new_table: Callable
+    lookup: partial
+    store: partial | None
+
+    def handler(self, table):
+        lookup = partial(self.lookup, table)  # of a partial: one flat partial, no Python frame of ours
+        return lookup if self.store is None else partial(_then, lookup, self.store)
 
 
 def _lut_mma_function(views: _Views, compiled: SimKernels | None, g: int, m: int, n: int, k: int, bits: int, sym: int,
@@ -630,8 +663,7 @@ def _lut_mma_function(views: _Views, compiled: SimKernels | None, g: int, m: int
     if dst_type.kind != "i":
         return _lut_mma_float(tables(), weights(), dst(), m, n, k, bits, g, sym, accum, views.table_cache)
     # Integer tables: exact sums, so the lookups can go a whole weight byte at a time, through a
-    # byte-sum table per version of the table bytes (the last write before the read is static,
-    # see read_versions): the handler is a partial of _lut_mma_int with that version.
+    # byte-sum table (lut.bytewise_table) per version of the table bytes.
     lo, hi = _INT_RANGE[dst_type]
     # int8 entries have magnitude <= 128, so no sum exceeds `bound`: small enough tiles cannot
     # overflow (no check), and int32 lookups (half the bytes of int64) are exact below 2^31.
@@ -642,23 +674,34 @@ def _lut_mma_function(views: _Views, compiled: SimKernels | None, g: int, m: int
     # dst is exact (the same integers as an int64 sum), with no temporary. Otherwise into int64,
     # then checked and stored.
     out = views.scratch((m, n), 2, _I64) if check else None
+    store = None if out is None else partial(_checked_store, out, accum, dst(), lo, hi)
     kernel = compiled and compiled.lut_mma(work, _I64 if check else dst_type)
     sums = compiled and table_type == np.int8 and compiled.byte_sums(work, g, sym)
-    ids = views.table_ids  # a small int per table range, shape and form (array or FFI tensor), so the key hashes fast
-    table_key = ids.setdefault((tables_addr, m, k, bits, sym, tables_dtype, bool(kernel and sums)), len(ids)) << 32
+    shape = (m, bits, k // 8, 256)
     if kernel and sums:  # dst is in the accumulator, weights in the scratchpad: no overlap
-        prepare = partial(_compiled_byte_sums, sums, views.flat(MEM_SP, _I8, compiled), tables_addr,
-                          (m, bits, k // 8, 256), work, compiled.tensor)
+        fill = partial(sums, views.flat(MEM_SP, _I8, compiled), tables_addr)
         target = ((compiled.tensor(out.reshape(-1)), 0) if check
                   else (views.flat(_MEM_OF_SPACE[dst_space], dst_type, compiled), dst_addr // dst_type.itemsize))
         lookup = partial(kernel, views.flat(MEM_SP, _U8, compiled), weights_addr, *target, m, n, bits, k // 8)
+        new_table = partial(_new_table, fill, shape, work, compiled.tensor)
     else:
-        prepare = partial(bytewise_table, tables(), m, k, bits, g, sym, work)
+        fill = partial(bytewise_table, tables(), m, k, bits, g, sym, work)
         planes, base, idx3, idx2 = bytewise_indices(weights(), n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
         lookup = partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((m, bits * (k // 8), n), 1, work),
                          dst() if out is None else out)
-    store = None if out is None else partial(_checked_store, out, accum, dst(), lo, hi)
-    return partial(_lut_mma_int, views.version_tables, table_key, prepare, lookup, store)
+        new_table = partial(_new_table, fill, shape, work, None)
+    # one key per table range, shape and form (array or FFI tensor)
+    return _IntLutMma((tables_addr, m, k, bits, sym, tables_dtype, bool(kernel and sums)), new_table, lookup, store)
+
+
+def _new_table(fill: partial, shape: tuple[int, int, int, int], dtype: np.dtype, tensor):
+    """(fill, table): a byte-sum table buffer of `shape` (rows, planes, k/8, 256), as the lookup
+    takes it ((rows, planes * k/8 * 256); an FFI tensor for the kernels), and `fill()`."""
+    buffer = np.empty(shape, dtype=dtype)
+    flat = buffer.reshape(shape[0], -1)
+    if tensor is None:
+        return partial(fill, out=buffer), flat
+    return partial(fill, tensor(buffer)), tensor(flat)
 
 
 def _lut_mma_float(tables, weights, dst, m, n, k, bits, g, sym, accum, cache):
@@ -673,30 +716,11 @@ def _lut_mma_float(tables, weights, dst, m, n, k, bits, g, sym, accum, cache):
     return body_float
 
 
-def _compiled_byte_sums(kernel, stored, addr: int, shape: tuple[int, int, int, int], dtype, tensor):
-    """lut.bytewise_table through the compiled kernel, as the FFI tensor the lookup kernel takes."""
-    out = np.empty(shape, dtype=dtype)
-    kernel(stored, addr, out)
-    return tensor(out.reshape(shape[0], -1))
-
-
 def _bytewise_lookup(planes, base, idx3, idx2, looked, out, tables) -> None:
     """out = the sum of every weight byte's byte-sum table entry (lut.make_lut_mma_bytewise), in out's type."""
     np.add(planes, base, out=idx3)
     tables.take(idx2, axis=1, out=looked, mode="clip")  # indices are in range (bytes < 256): no check, no buffer
     np.add.reduce(looked, axis=1, out=out)
-
-
-def _lut_mma_int(version_tables: dict, table_key, prepare, lookup, store, version) -> None:
-    """Integer LUT.MMA, tables at `version`: `lookup(byte-sum table)` sums into dst, or into an
-    int64 tile that `store` checks and stores."""
-    key = table_key | (version + 1)
-    pt = version_tables.get(key)
-    if pt is None:
-        pt = version_tables[key] = prepare()
-    lookup(pt)
-    if store is not None:
-        store()
 
 
 def _checked_store(out: np.ndarray, accum: bool, dst: np.ndarray, lo: int, hi: int) -> None:

@@ -185,6 +185,18 @@ def test_compiled_mlp_runs_the_same_compiled(compiled, edge, rows, monkeypatch):
     assert_same_runs(numpy_run, Simulator(edge, compiled=True).run(model.program, inputs))
 
 
+@pytest.mark.parametrize("use", [False, True])
+def test_repeat_runs_refill_the_byte_sum_tables(edge, use):
+    """A simulator reused on new inputs fills each table version's byte-sum table again (its
+    first reader does, every run): repeat runs equal fresh ones, on both paths."""
+    model = compile_accel(lowered(mlp_module(m=1), lut_pipeline(2, group=64)), edge)
+    sim = Simulator(edge, compiled=use)
+    for seed in range(3):
+        inputs = {model.input_names[0]: np.random.default_rng(seed).standard_normal((1, 256)).astype(np.float32)}
+        again, fresh = sim.run(model.program, inputs), Simulator(edge, compiled=use).run(model.program, inputs)
+        assert_same_runs(fresh, again)
+
+
 def never_fails(i, message):  # the `fail` callback of _kernels_for
     raise AssertionError(message)
 
