@@ -28,7 +28,7 @@ import operator
 import threading
 import weakref
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from itertools import repeat
 from typing import Callable, Mapping, NamedTuple
 
@@ -664,6 +664,32 @@ def _lut_mma_function(views: _Views, compiled: SimKernels | None, g: int, m: int
         return _lut_mma_float(tables(), weights(), dst(), m, n, k, bits, g, sym, accum, views.table_cache)
     # Integer tables: exact sums, so the lookups can go a whole weight byte at a time, through a
     # byte-sum table (lut.bytewise_table) per version of the table bytes.
+    check, work, lo, hi, kernel, sums = _int_lut_mma_kind(compiled, g, k, bits, sym, accum, tables_dtype, dst_dtype)
+    out = views.scratch((m, n), 2, _I64) if check else None
+    store = None if out is None else partial(_checked_store, out, accum, dst(), lo, hi)
+    shape = (m, bits, k // 8, 256)
+    if kernel:  # dst is in the accumulator, weights in the scratchpad: no overlap
+        target = ((compiled.tensor(out.reshape(-1)), 0) if check
+                  else (views.flat(_MEM_OF_SPACE[dst_space], dst_type, compiled), dst_addr // dst_type.itemsize))
+        lookup = partial(kernel, views.flat(MEM_SP, _U8, compiled), weights_addr, *target, m, n, bits, k // 8)
+        new_table = partial(_new_table, partial(sums, views.flat(MEM_SP, _I8, compiled), tables_addr), shape, work,
+                            compiled.tensor)
+    else:
+        fill = partial(bytewise_table, tables(), m, k, bits, g, sym, work)
+        planes, base, idx3, idx2 = bytewise_indices(weights(), n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
+        lookup = partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((m, bits * (k // 8), n), 1, work),
+                         dst() if out is None else out)
+        new_table = partial(_new_table, fill, shape, work, None)
+    # one key per table range, shape and form (array or FFI tensor)
+    return _IntLutMma((tables_addr, m, k, bits, sym, tables_dtype, bool(kernel)), new_table, lookup, store)
+
+
+@lru_cache(maxsize=None)
+def _int_lut_mma_kind(compiled: SimKernels | None, g: int, k: int, bits: int, sym: bool, accum: bool, tables_dtype: int,
+                      dst_dtype: int) -> tuple:
+    """What the integer LUT.MMAs of one kind share: (check, work type, lo, hi, lookup kernel,
+    byte-sum kernel); both kernels None where they do not apply."""
+    table_type, dst_type = _NP_OF_DTYPE[tables_dtype], _NP_OF_DTYPE[dst_dtype]
     lo, hi = _INT_RANGE[dst_type]
     # int8 entries have magnitude <= 128, so no sum exceeds `bound`: small enough tiles cannot
     # overflow (no check), and int32 lookups (half the bytes of int64) are exact below 2^31.
@@ -673,25 +699,9 @@ def _lut_mma_function(views: _Views, compiled: SimKernels | None, g: int, m: int
     # |every partial sum| <= the static bound <= the accumulator's maximum: summing straight into
     # dst is exact (the same integers as an int64 sum), with no temporary. Otherwise into int64,
     # then checked and stored.
-    out = views.scratch((m, n), 2, _I64) if check else None
-    store = None if out is None else partial(_checked_store, out, accum, dst(), lo, hi)
     kernel = compiled and compiled.lut_mma(work, _I64 if check else dst_type)
     sums = compiled and table_type == np.int8 and compiled.byte_sums(work, g, sym)
-    shape = (m, bits, k // 8, 256)
-    if kernel and sums:  # dst is in the accumulator, weights in the scratchpad: no overlap
-        fill = partial(sums, views.flat(MEM_SP, _I8, compiled), tables_addr)
-        target = ((compiled.tensor(out.reshape(-1)), 0) if check
-                  else (views.flat(_MEM_OF_SPACE[dst_space], dst_type, compiled), dst_addr // dst_type.itemsize))
-        lookup = partial(kernel, views.flat(MEM_SP, _U8, compiled), weights_addr, *target, m, n, bits, k // 8)
-        new_table = partial(_new_table, fill, shape, work, compiled.tensor)
-    else:
-        fill = partial(bytewise_table, tables(), m, k, bits, g, sym, work)
-        planes, base, idx3, idx2 = bytewise_indices(weights(), n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
-        lookup = partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((m, bits * (k // 8), n), 1, work),
-                         dst() if out is None else out)
-        new_table = partial(_new_table, fill, shape, work, None)
-    # one key per table range, shape and form (array or FFI tensor)
-    return _IntLutMma((tables_addr, m, k, bits, sym, tables_dtype, bool(kernel and sums)), new_table, lookup, store)
+    return (check, work, lo, hi) + ((kernel, sums) if kernel and sums else (None, None))
 
 
 def _new_table(fill: partial, shape: tuple[int, int, int, int], dtype: np.dtype, tensor):
