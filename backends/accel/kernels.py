@@ -22,6 +22,11 @@ TIR and compiled by TVM's LLVM backend:
   gives the f32 product NumPy forms for narrow types, and NumPy's own f64 product for int32.
   No fast-math flag is set and the target has no FMA, so nothing is contracted or reordered.
 
+* `first_unwritten(flags, start, rows, width, stride, write, result)`: the walk of
+  `simulator.first_uninitialized_read` over its events (byte ranges, in rows of `width` bytes
+  `stride` apart): a write sets the flags, a read finds whether one of its flags is 0;
+  `result[0]` = the first such read (-1: none), and no event after it is walked.
+
 Operands are (memory, element offset) pairs: the simulator passes each memory once as a flat
 array of the operand's type, so preparing an instruction makes no arrays.
 
@@ -132,7 +137,51 @@ def _tir_functions() -> dict:
 
         return func
 
+    @T.prim_func
+    def first_unwritten(f_handle: T.handle, start_handle: T.handle, rows_handle: T.handle, width_handle: T.handle,
+                        stride_handle: T.handle, write_handle: T.handle, result_handle: T.handle):
+        T.func_attr({"tir.noalias": True})  # distinct arrays: event fields load once per event, flag loops vectorize
+        n_flags, n_events = T.int64(), T.int64()
+        flags = T.match_buffer(f_handle, (n_flags,), "uint8")  # 1: written
+        start = T.match_buffer(start_handle, (n_events,), "int64")
+        rows = T.match_buffer(rows_handle, (n_events,), "int64")
+        width = T.match_buffer(width_handle, (n_events,), "int64")
+        stride = T.match_buffer(stride_handle, (n_events,), "int64")
+        write = T.match_buffer(write_handle, (n_events,), "int64")
+        result = T.match_buffer(result_handle, (1,), "int64")
+        result[0] = T.int64(-1)
+        for e in range(n_events):
+            if result[0] < 0:  # events after the first failing read are not walked
+                # each row as blocks of 16 flags (vector code; LLVM does not vectorize the plain
+                # loop here) and the rest one by one
+                first, step, n = start[e], stride[e], width[e]
+                blocks, whole = n // 16, n // 16 * 16
+                if write[e] != 0:
+                    for r in range(rows[e]):
+                        for block in range(blocks):
+                            for v in T.vectorized(16):
+                                flags[first + r * step + block * 16 + v] = T.uint8(1)
+                        for c in range(n - whole):
+                            flags[first + r * step + whole + c] = T.uint8(1)
+                else:
+                    lanes = T.alloc_buffer((16,), "uint8", scope="local")
+                    for v in T.vectorized(16):
+                        lanes[v] = T.uint8(1)
+                    for r in range(rows[e]):
+                        for block in range(blocks):
+                            for v in T.vectorized(16):
+                                lanes[v] = T.min(lanes[v], flags[first + r * step + block * 16 + v])
+                        for c in range(n - whole):
+                            lanes[0] = T.min(lanes[0], flags[first + r * step + whole + c])
+                    seen = T.alloc_buffer((1,), "uint8", scope="local")
+                    seen[0] = T.uint8(1)
+                    for v in range(16):
+                        seen[0] = T.min(seen[0], lanes[v])
+                    if seen[0] == T.uint8(0):
+                        result[0] = e
+
     funcs = {f"lut_mma_{t}_{o}": lut_mma(t, o) for t in LUT_TABLE_TYPES for o in LUT_OUT_TYPES}
+    funcs["first_unwritten"] = first_unwritten
     funcs.update({f"byte_sums_{t}_{g}_{int(sym)}": byte_sums(t, g, sym)
                   for t in LUT_TABLE_TYPES for g in LUT_GROUPS for sym in (False, True)})
     funcs.update({f"deq_{a}_{int(accum)}": deq(a, accum) for a in DEQ_A_TYPES for accum in (False, True)})
@@ -165,6 +214,9 @@ class SimKernels:
     def byte_sums(self, table: np.dtype, group: int, sym: bool) -> Callable | None:
         return self._func(("byte_sums", table.num, group, sym), lambda: f"byte_sums_{table.name}_{group}_{int(sym)}"
                           if table.name in LUT_TABLE_TYPES and group in LUT_GROUPS else None)
+
+    def first_unwritten(self) -> Callable:
+        return self._func(("first_unwritten",), lambda: "first_unwritten")
 
     def deq(self, a: np.dtype, accum: bool) -> Callable | None:
         return self._func(("deq", a.num, accum), lambda: f"deq_{a.name}_{int(accum)}" if a.name in DEQ_A_TYPES else None)

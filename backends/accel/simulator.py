@@ -167,13 +167,14 @@ class _Static:
             pos = np.empty(an.n, dtype=np.int64)
             pos[order] = np.arange(an.n)
             views = _Views(mems)
-            self._plan = (mems, views, order, pos, _prepare(an, views, pos, _kernels_for(an, compiled, fail)))
+            found = _kernels_for(an, compiled, fail)
+            self._plan = (mems, views, order, pos, _prepare(an, views, pos, found), found)
         else:
-            mems, views, order, pos, _ = self._plan
+            mems, views, order, pos, _, _ = self._plan
             for mem in mems:
                 mem.fill(0)
             views.converted.clear()  # keyed by positions within a run
-        mems, views, order, pos, handlers = self._plan
+        mems, views, order, pos, handlers, found = self._plan
         preloaded = []  # DRAM byte ranges that hold data before the run
         for name, raw in initial.items():
             t = program.tensor(name)
@@ -181,7 +182,7 @@ class _Static:
             preloaded.append((t.addr, t.end))
         which = frozenset(initial)
         if which not in self._uninit:
-            uninit = first_uninitialized_read(an, pos, preloaded)
+            uninit = first_uninitialized_read(an, pos, preloaded, found)
             stop = an.n if uninit is None else uninit[0]  # run up to the bad read: earlier hazards come first
             plan = [(i, handlers[i]) for i in order[:stop].tolist() if handlers[i] is not None]
             self._uninit[which] = (uninit, plan, unwritten_outputs(an, preloaded))
@@ -236,13 +237,15 @@ def _flag_view(flags: np.ndarray, lo: int, hi: int, rows: int, row_bytes: int, s
     return np.ndarray((rows, row_bytes), dtype=flags.dtype, buffer=flags, offset=lo, strides=(stride, 1))
 
 
-def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tuple[int, int]]):
+def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tuple[int, int]],
+                             compiled: SimKernels | None = None):
     """(execution position, instruction, message) of the first read of a byte nothing wrote before, or None.
 
     Needs no data: byte ranges and the execution order (`pos`) are static. It walks, in
     execution order (an instruction's reads before its writes), only the first occurrence of
     each distinct read or write range, over one written flag per byte: a later occurrence
-    of a range cannot fail where the first passed, since written flags never revert.
+    of a range cannot fail where the first passed, since written flags never revert. The walk
+    runs in a compiled kernel when `compiled` has it (the same events, the same result).
     """
     # The used ranges in execution order, with no sort: the instructions' rows taken in
     # execution order, so a flat nonzero lists them by (position, slot).
@@ -264,31 +267,65 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
     events = sel[first]  # each distinct range's earliest occurrence, in (position, slot) order
     events = events[np.argsort(p[events] * (2 * RANGES) + write[events] * RANGES + slot[events], kind="stable")]
     ev_mem, ev_lo, ev_hi = mem[events], lo[events], hi[events]
-    # Flags only for the bytes some event touches: [base, end) of each watched memory.
-    base, written = [0] * len(_MEM_TITLES), [np.zeros(0, dtype=bool)] * len(_MEM_TITLES)
+    # Flags only for the bytes some event touches: [base, end) of each watched memory, as slices
+    # of one array (which the compiled walk takes whole).
+    base, size = [0] * len(_MEM_TITLES), [0] * len(_MEM_TITLES)
     for m in np.flatnonzero(watched).tolist():
         on = ev_mem == m
         base[m] = int(ev_lo[on].min())
-        written[m] = np.zeros(int(ev_hi[on].max()) - base[m], dtype=bool)
+        size[m] = int(ev_hi[on].max()) - base[m]
+    offset = np.cumsum([0] + size)
+    all_flags = np.zeros(int(offset[-1]), dtype=bool)
+    written = [all_flags[offset[m]:offset[m + 1]] for m in range(len(_MEM_TITLES))]
     if watched[MEM_DRAM]:
         for a, b in preloaded:
             a, b = max(a - base[MEM_DRAM], 0), min(b - base[MEM_DRAM], len(written[MEM_DRAM]))
             if a < b:
                 written[MEM_DRAM][a:b] = True
+    ev_pat, ev_write = pat[events], write[events]
+    walk = compiled and compiled.first_unwritten()
+    if walk:
+        k = _walk_compiled(walk, all_flags, offset[ev_mem] + ev_lo - np.asarray(base)[ev_mem], ev_hi - ev_lo, ev_pat,
+                           ev_write)
+    else:
+        k = _walk(written, base, ev_mem, ev_lo, ev_hi, ev_pat, ev_write)
+    if k is None:
+        return None
+    e, m, a, b = int(events[k]), int(ev_mem[k]), int(ev_lo[k]), int(ev_hi[k])
+    rows, row_bytes, stride = ev_pat[k].tolist()
+    flags = _flag_view(written[m], a - base[m], b - base[m], rows, row_bytes, stride)  # as the failing read found them
+    bad = int(np.argmin(flags.reshape(-1)))
+    if flags.ndim == 2:
+        row, col = divmod(bad, row_bytes)
+        bad = row * stride + col
+    i = int(ins[e])
+    return int(p[e]), i, _uninitialized_message(an, i, int(slot[e]), m, a, b, a + bad)
+
+
+def _walk(written: list, base: list, ev_mem, ev_lo, ev_hi, ev_pat, ev_write) -> int | None:
+    """The first event that reads a flag nothing set (writes set theirs, in order), or None."""
     all_set = np.logical_and.reduce  # ndarray.all() without its Python-level wrapper
-    for e, m, a, b, (rows, row_bytes, stride), writes in zip(events.tolist(), ev_mem.tolist(), ev_lo.tolist(),
-                                                              ev_hi.tolist(), pat[events].tolist(), write[events].tolist()):
+    for k, (m, a, b, (rows, row_bytes, stride), writes) in enumerate(zip(
+            ev_mem.tolist(), ev_lo.tolist(), ev_hi.tolist(), ev_pat.tolist(), ev_write.tolist())):
         flags = _flag_view(written[m], a - base[m], b - base[m], rows, row_bytes, stride)
         if writes:
             flags[...] = True
         elif not all_set(flags, axis=None):
-            i = int(ins[e])
-            bad = int(np.argmin(flags.reshape(-1)))
-            if flags.ndim == 2:
-                row, col = divmod(bad, row_bytes)
-                bad = row * stride + col
-            return int(p[e]), i, _uninitialized_message(an, i, int(slot[e]), m, a, b, a + bad)
+            return k
     return None
+
+
+def _walk_compiled(walk, all_flags: np.ndarray, start: np.ndarray, nbytes: np.ndarray, ev_pat: np.ndarray,
+                   ev_write: np.ndarray) -> int | None:
+    """_walk through the compiled kernel (kernels.py, first_unwritten), over all flags at once:
+    `start` is each event's first flag in `all_flags`."""
+    contiguous = (ev_pat[:, 0] == 1) | (ev_pat[:, 1] == ev_pat[:, 2])  # as _flag_view decides
+    rows = np.where(contiguous, 1, ev_pat[:, 0])
+    width = np.where(contiguous, nbytes, ev_pat[:, 1])
+    stride = np.where(contiguous, 0, ev_pat[:, 2])
+    result = np.empty(1, dtype=np.int64)
+    walk(all_flags.view(np.uint8), start, rows, width, stride, ev_write.astype(np.int64), result)
+    return None if result[0] < 0 else int(result[0])
 
 
 def _pack(keys: np.ndarray) -> np.ndarray | None:

@@ -119,6 +119,30 @@ def test_deq_kernel_equals_the_numpy_epilogue(compiled, a_bits, a_type, accum, i
     assert same_floats(got[at + 1:at + 1 + rows * cols].reshape(rows, cols), want)
 
 
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), events=st.integers(1, 40), fill=st.floats(0.0, 1.0))
+def test_walk_kernel_finds_the_first_unwritten_read_as_the_python_walk(compiled, seed, events, fill):
+    """Random events (contiguous and 2-D ranges of 0 to 70 bytes, 16-byte vector blocks and
+    their tails) over partly set flags: the same first failing read, the same flags after."""
+    rng = np.random.default_rng(seed)
+    size = 600
+    flags = rng.random(size) < fill
+    rows = rng.integers(1, 4, size=events)
+    width = rng.integers(0, 70, size=events)
+    stride = width + rng.integers(0, 9, size=events)
+    lo = rng.integers(0, size - 300, size=events)
+    hi = lo + (rows - 1) * stride + width
+    pattern = np.stack([rows, np.where(rows > 1, width, 0), np.where(rows > 1, stride, 0)], axis=1)
+    hi = np.where(rows > 1, hi, lo + width)
+    write = rng.random(events) < 0.5
+    mem = np.zeros(events, dtype=np.int64)
+    python_flags, kernel_flags = flags.copy(), flags.copy()
+    want = simulator._walk([python_flags], [0], mem, lo, hi, pattern, write)
+    got = simulator._walk_compiled(compiled.first_unwritten(), kernel_flags, lo, hi - lo, pattern, write)
+    assert got == want
+    np.testing.assert_array_equal(kernel_flags, python_flags)  # both stop at a failing read
+
+
 def run_both(program, config):
     """(NumPy result or error text, compiled result or error text)."""
     results = []
