@@ -113,6 +113,7 @@ def _tir_functions() -> dict:
     def byte_sums(table: str, group: int, sym: bool):
         per_byte, full = 8 // group, 1 << group
         entries = full // 2 if sym else full
+        per_nibble = max(4 // group, 1)  # digits in 4 bits (g = 8: one digit fills the byte)
 
         @T.prim_func
         def func(e_handle: T.handle, e_off: T.int64, out_handle: T.handle):
@@ -120,20 +121,41 @@ def _tir_functions() -> dict:
             memory = T.match_buffer(e_handle, (e_size,), "int8")
             out = T.match_buffer(out_handle, (rows, bits, k8, 256), table)
             stored = T.decl_buffer((k8 * per_byte, rows, entries), "int8", data=memory.data, elem_offset=e_off)
-            for r, b, v in T.grid(rows, k8, 256):
-                acc = T.alloc_buffer((1,), table, scope="local")
-                acc[0] = T.Cast(table, 0)
-                for s in T.unroll(per_byte):
-                    digit = (v >> (group * s)) & (full - 1)
-                    if sym:  # a stored half table: entry -S[2^g - 1 - digit] for the upper half,
-                        # negated in int8 as expand_symmetric does (-(-128) stays -128)
-                        upper = digit >= full // 2
-                        entry = stored[b * per_byte + s, r, T.if_then_else(upper, full - 1 - digit, digit)]
-                        acc[0] = acc[0] + T.Cast(table, T.if_then_else(upper, T.int8(0) - entry, entry))
-                    else:
-                        acc[0] = acc[0] + T.Cast(table, stored[b * per_byte + s, r, digit])
+            # A byte's sum is the sum of its low and its high nibble's lookups (for g = 8, its one
+            # lookup): 16-entry nibble sums first, then all 256 byte values as an outer sum (vector code).
+            nibble = T.alloc_buffer((2, 16), table, scope="local")
+            sums = T.alloc_buffer((256,), table, scope="local")
+            for r, b in T.grid(rows, k8):
+                if group == 8:
+                    for v in range(256):
+                        if sym:  # a stored half table: entry -S[2^g - 1 - v] for the upper half,
+                            # negated in int8 as expand_symmetric does (-(-128) stays -128)
+                            if v >= full // 2:
+                                sums[v] = T.Cast(table, T.int8(0) - stored[b, r, full - 1 - v])
+                            else:
+                                sums[v] = T.Cast(table, stored[b, r, v])
+                        else:
+                            sums[v] = T.Cast(table, stored[b, r, v])
+                else:
+                    for half, n in T.grid(2, 16):
+                        nibble[half, n] = T.Cast(table, 0)
+                        for s in T.unroll(per_nibble):
+                            digit = (n >> (group * s)) & (full - 1)
+                            group_index = b * per_byte + half * per_nibble + s
+                            if sym:  # as above
+                                if digit >= full // 2:
+                                    nibble[half, n] = nibble[half, n] + T.Cast(
+                                        table, T.int8(0) - stored[group_index, r, full - 1 - digit])
+                                else:
+                                    nibble[half, n] = nibble[half, n] + T.Cast(table, stored[group_index, r, digit])
+                            else:
+                                nibble[half, n] = nibble[half, n] + T.Cast(table, stored[group_index, r, digit])
+                    for high in range(16):
+                        for low in T.vectorized(16):
+                            sums[high * 16 + low] = nibble[1, high] + nibble[0, low]
                 for i in range(bits):
-                    out[r, i, b, v] = acc[0] << T.Cast(table, i)
+                    for v in T.vectorized(256):
+                        out[r, i, b, v] = sums[v] << T.Cast(table, i)
 
         return func
 
