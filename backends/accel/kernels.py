@@ -21,7 +21,6 @@ TIR and compiled by TVM's LLVM backend:
   (at most 24 significant bits times f32's 24) the f64 product is exact, so the one rounding
   gives the f32 product NumPy forms for narrow types, and NumPy's own f64 product for int32.
   No fast-math flag is set and the target has no FMA, so nothing is contracted or reordered.
-
 * `first_unwritten(flags, start, rows, width, stride, write, result)`: the walk of
   `simulator.first_uninitialized_read` over its events (byte ranges, in rows of `width` bytes
   `stride` apart): a write sets the flags, a read finds whether one of its flags is 0;
@@ -211,9 +210,10 @@ def _tir_functions() -> dict:
 
 
 class SimKernels:
-    """The loaded kernel library: `lut_mma`, `byte_sums` and `deq` give the compiled functions
-    (TVM FFI functions) by NumPy dtype. They take NumPy arrays, or `tensor(array)`: the same
-    memory as an FFI tensor, made once instead of converted on every call (~0.5 us an operand)."""
+    """The loaded kernel library: `lut_mma`, `byte_sums`, `deq` and `first_unwritten` give the
+    compiled functions (TVM FFI functions), by NumPy dtype where they have variants. They take
+    NumPy arrays, or `tensor(array)`: the same memory as an FFI tensor, made once instead of
+    converted on every call (~0.5 us an operand)."""
 
     def __init__(self, module, origin: str):
         from tvm_ffi import from_dlpack
