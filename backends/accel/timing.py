@@ -440,18 +440,28 @@ def _conflicts(an: Analysis, table: np.ndarray, bi: np.ndarray, ai: np.ndarray, 
     for row, jb, ja in zip(*np.nonzero(hit)):
         sb, sa = int(slots_b[jb]), int(slots_a[ja])
         pb, pa = an.pattern[bi[row], sb], an.pattern[ai[row], sa]
-        if _exact_overlap(int(lb[row, jb]), pb, int(la[row, ja]), pa):
+        if _exact_overlap(int(lb[row, jb]), int(hb[row, jb]), pb, int(la[row, ja]), int(ha[row, ja]), pa):
             return int(row), sb, sa
     return None
 
 
-def _exact_overlap(lo_x: int, px, lo_y: int, py) -> bool:
-    """Do two 2-D byte patterns (rows, row_bytes, stride) starting at lo_x / lo_y share a byte?"""
-    rows_x, bytes_x, stride_x = (int(v) for v in px)
-    rows_y, bytes_y, stride_y = (int(v) for v in py)
-    if (rows_x == 1 or stride_x == bytes_x) and (rows_y == 1 or stride_y == bytes_y):
+def _exact_overlap(lo_x: int, hi_x: int, px, lo_y: int, hi_y: int, py) -> bool:
+    """Do two byte ranges share a byte? Each is [lo, hi) with its 2-D pattern (rows, row_bytes,
+    stride); a contiguous one (one row, or rows that touch, or not a DMA range: row_bytes 0) is
+    its whole [lo, hi)."""
+    rows_x, bytes_x, stride_x = _rows(lo_x, hi_x, px)
+    rows_y, bytes_y, stride_y = _rows(lo_y, hi_y, py)
+    if rows_x == 1 and rows_y == 1:
         return True  # both contiguous and their bounding ranges overlap
     xs = lo_x + np.arange(rows_x, dtype=np.int64) * stride_x
     ys = lo_y + np.arange(rows_y, dtype=np.int64) * stride_y
     j = np.minimum(np.searchsorted(ys + bytes_y, xs, side="right"), rows_y - 1)
     return bool(np.any((ys[j] < xs + bytes_x) & (xs < ys[j] + bytes_y)))
+
+
+def _rows(lo: int, hi: int, pattern) -> tuple[int, int, int]:
+    """(rows, row bytes, stride) of a range: a contiguous one as one row of hi - lo bytes."""
+    rows, row_bytes, stride = (int(v) for v in pattern)
+    if rows == 1 or row_bytes == stride:
+        return 1, hi - lo, hi - lo
+    return rows, row_bytes, stride

@@ -272,7 +272,8 @@ def _reference_race(an, start, end):
     return None
 
 
-@pytest.mark.parametrize("name", ["gemm_double_buffer", "gemv_lut2", "vec_epilogue", "race", "strided"])
+@pytest.mark.parametrize("name", ["gemm_double_buffer", "gemv_lut2", "vec_epilogue", "race", "strided",
+                                  "strided_compute"])
 def test_race_check_equals_brute_force_on_random_timelines(assembled, edge, name):
     if name == "strided":  # 2-D DMAs whose bounding ranges interleave: only exact byte overlap counts
         # Loads read rows of x at t * 32 and stores write rows of x between them (at t * 32 + 16), so
@@ -283,6 +284,17 @@ def test_race_check_equals_brute_force_on_random_timelines(assembled, edge, name
         for t, store_at in enumerate([0, 16, 48, 80]):
             b.emit(Load(sp=sp(t * 64), dram=x.addr + t * 32, rows=4, row_bytes=16, dram_stride=128))
             b.emit(Store(sp=sp(1024 + t * 64), dram=x.addr + store_at, rows=4, row_bytes=16, dram_stride=128))
+        b.finish()
+        program = b.build()
+    elif name == "strided_compute":  # 2-D DMAs against the contiguous ranges of compute instructions
+        # A strided load writes rows of 16 bytes 32 apart; vector instructions, with no token
+        # between them and the load, read ranges that start on a row, end in a row, cover a gap
+        # only, or span several rows.
+        b = ProgramBuilder("strided_compute", config=edge)
+        x = b.tensor("x", "input", "f32", (64,))
+        b.emit(Load(sp=sp(0), dram=x.addr, rows=4, row_bytes=16, dram_stride=16, sp_stride=32))
+        for k, (at, cols) in enumerate([(0, 1), (20, 1), (16, 4), (40, 10)]):
+            b.emit(Vec(func=VecFunc.MULI, dst=sp(1024 + 64 * k, "f32"), a=sp(at, "f32"), rows=1, cols=cols, imm=2.0))
         b.finish()
         program = b.build()
     else:
