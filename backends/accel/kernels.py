@@ -26,6 +26,10 @@ TIR and compiled by TVM's LLVM backend:
   `stride` apart): a write sets the flags, a read finds whether one of its flags is 0;
   `result[0]` = the first such read (-1: none), and no event after it is walked.
 
+* `first_conflict(later, earlier, mem, lo, hi, write, pattern, result)`: the byte-range test of
+  `timing.find_race` over candidate pairs in order: the first pair (and its range slots)
+  whose ranges share a byte, one of them written.
+
 Operands are (memory, element offset) pairs: the simulator passes each memory once as a flat
 array of the operand's type, so preparing an instruction makes no arrays.
 
@@ -201,8 +205,58 @@ def _tir_functions() -> dict:
                     if seen[0] == T.uint8(0):
                         result[0] = e
 
+    @T.prim_func
+    def first_conflict(b_handle: T.handle, a_handle: T.handle, mem_handle: T.handle, lo_handle: T.handle,
+                       hi_handle: T.handle, write_handle: T.handle, pattern_handle: T.handle, result_handle: T.handle):
+        T.func_attr({"tir.noalias": True})
+        pairs, n, slots = T.int64(), T.int64(), T.int64()
+        later = T.match_buffer(b_handle, (pairs,), "int64")
+        earlier = T.match_buffer(a_handle, (pairs,), "int64")
+        mem = T.match_buffer(mem_handle, (n, slots), "int64")  # -1: slot unused
+        lo = T.match_buffer(lo_handle, (n, slots), "int64")
+        hi = T.match_buffer(hi_handle, (n, slots), "int64")
+        write = T.match_buffer(write_handle, (n, slots), "int64")
+        pattern = T.match_buffer(pattern_handle, (n, slots, 3), "int64")  # rows, row bytes, stride
+        result = T.match_buffer(result_handle, (3,), "int64")  # pair, its slot in later, in earlier
+        rows = T.alloc_buffer((2,), "int64", scope="local")  # x: later's range, y: earlier's
+        width = T.alloc_buffer((2,), "int64", scope="local")
+        step = T.alloc_buffer((2,), "int64", scope="local")
+        row = T.alloc_buffer((2,), "int64", scope="local")  # the rows the merge below is at
+        result[0] = T.int64(-1)
+        for k in range(pairs):
+            for sb, sa in T.grid(slots, slots):
+                b, a = later[k], earlier[k]
+                if (result[0] < 0 and mem[b, sb] >= 0 and mem[b, sb] == mem[a, sa]
+                        and write[b, sb] + write[a, sa] != 0 and lo[b, sb] < hi[a, sa] and lo[a, sa] < hi[b, sb]):
+                    # The bounding ranges overlap; do their bytes? A contiguous range is one row of
+                    # hi - lo bytes; rows of both ranges ascend, so one merge over them decides.
+                    for side in range(2):
+                        i = T.if_then_else(side == 0, b, a)
+                        slot = T.if_then_else(side == 0, sb, sa)
+                        if pattern[i, slot, 0] == 1 or pattern[i, slot, 1] == pattern[i, slot, 2]:
+                            rows[side] = T.int64(1)
+                            width[side] = hi[i, slot] - lo[i, slot]
+                            step[side] = width[side]
+                        else:
+                            rows[side] = pattern[i, slot, 0]
+                            width[side] = pattern[i, slot, 1]
+                            step[side] = pattern[i, slot, 2]
+                        row[side] = T.int64(0)
+                    while result[0] < 0 and row[0] < rows[0] and row[1] < rows[1]:
+                        x0 = lo[b, sb] + row[0] * step[0]
+                        y0 = lo[a, sa] + row[1] * step[1]
+                        if x0 < y0 + width[1] and y0 < x0 + width[0]:
+                            result[0] = k
+                            result[1] = T.Cast("int64", sb)
+                            result[2] = T.Cast("int64", sa)
+                        elif x0 + width[0] <= y0:
+                            row[0] = row[0] + 1
+                        else:
+                            row[1] = row[1] + 1
+
     funcs = {f"lut_mma_{t}_{o}": lut_mma(t, o) for t in LUT_TABLE_TYPES for o in LUT_OUT_TYPES}
     funcs["first_unwritten"] = first_unwritten
+    funcs["first_conflict"] = first_conflict
     funcs.update({f"byte_sums_{t}_{g}_{int(sym)}": byte_sums(t, g, sym)
                   for t in LUT_TABLE_TYPES for g in LUT_GROUPS for sym in (False, True)})
     funcs.update({f"deq_{a}_{int(accum)}": deq(a, accum) for a in DEQ_A_TYPES for accum in (False, True)})
@@ -239,6 +293,9 @@ class SimKernels:
 
     def first_unwritten(self) -> Callable:
         return self._func(("first_unwritten",), lambda: "first_unwritten")
+
+    def first_conflict(self) -> Callable:
+        return self._func(("first_conflict",), lambda: "first_conflict")
 
     def deq(self, a: np.dtype, accum: bool) -> Callable | None:
         return self._func(("deq", a.num, accum), lambda: f"deq_{a.name}_{int(accum)}" if a.name in DEQ_A_TYPES else None)

@@ -111,11 +111,11 @@ class Simulator:
         static = self._static if exclusive else None
         key = _fingerprint(program)
         if static is None or static.program() is not program or static.key != key:
-            static = _Static.build(program, self.config, key, self.check_races, fail)
+            static = _Static.build(program, self.config, key, self.check_races, self.compiled, fail)
             if exclusive:
                 self._static = static
         an, sched = static.an, static.sched
-        outputs, unwritten = static.execute(inputs, fail, self.compiled) if self.functional else ({}, [])
+        outputs, unwritten = static.execute(inputs, fail) if self.functional else ({}, [])
         if static.race is not None:
             raise fail(static.race[0], _race_message(an, sched, *static.race, lambda i: describe_instruction(program, i)))
         for name, first in unwritten:
@@ -136,25 +136,28 @@ class _Static:
     """A program's static work for one config, plus its execution plan (memories, prepared
     instruction functions) once a functional run needed it."""
 
-    def __init__(self, program: Program, key: tuple, an: Analysis, cycles, sched, actions, race):
+    def __init__(self, program: Program, key: tuple, an: Analysis, cycles, sched, actions, race, found):
         self.program = weakref.ref(program)
         self.key = key
         self.an, self.cycles, self.sched, self.actions, self.race = an, cycles, sched, actions, race
+        self.kernels: SimKernels | None = found  # the compiled kernels its runs use, if any
         self._plan = None
         self._uninit: dict = {}  # preloaded tensors -> (first uninitialized read, unwritten outputs)
 
     @classmethod
-    def build(cls, program: Program, config: AccelConfig, key: tuple, check_races: bool, fail) -> _Static:
+    def build(cls, program: Program, config: AccelConfig, key: tuple, check_races: bool, compiled: bool | None,
+              fail) -> _Static:
         an = analyze(program, config)
+        found = _kernels_for(an, compiled, fail)
         cycles = cycles_for(an)
         try:
             sched = schedule(an.queue, an.deps, cycles)
         except Hazard as hz:
             raise fail(hz.index, hz.message) from None
-        race = find_race(an, sched.start, sched.end) if check_races else None
-        return cls(program, key, an, cycles, sched, actions_for(an), race)
+        race = find_race(an, sched.start, sched.end, found) if check_races else None
+        return cls(program, key, an, cycles, sched, actions_for(an), race, found)
 
-    def execute(self, inputs: Mapping[str, np.ndarray], fail, compiled: bool | None) -> tuple[dict, list]:
+    def execute(self, inputs: Mapping[str, np.ndarray], fail) -> tuple[dict, list]:
         """Run every instruction's function in start order: (outputs, [(output not fully written, first byte)])."""
         an = self.an
         program, config = an.program, an.config
@@ -167,14 +170,13 @@ class _Static:
             pos = np.empty(an.n, dtype=np.int64)
             pos[order] = np.arange(an.n)
             views = _Views(mems)
-            found = _kernels_for(an, compiled, fail)
-            self._plan = (mems, views, order, pos, _prepare(an, views, pos, found), found)
+            self._plan = (mems, views, order, pos, _prepare(an, views, pos, self.kernels))
         else:
-            mems, views, order, pos, _, _ = self._plan
+            mems, views, order, pos, _ = self._plan
             for mem in mems:
                 mem.fill(0)
             views.converted.clear()  # keyed by positions within a run
-        mems, views, order, pos, handlers, found = self._plan
+        mems, views, order, pos, handlers = self._plan
         preloaded = []  # DRAM byte ranges that hold data before the run
         for name, raw in initial.items():
             t = program.tensor(name)
@@ -182,7 +184,7 @@ class _Static:
             preloaded.append((t.addr, t.end))
         which = frozenset(initial)
         if which not in self._uninit:
-            uninit = first_uninitialized_read(an, pos, preloaded, found)
+            uninit = first_uninitialized_read(an, pos, preloaded, self.kernels)
             stop = an.n if uninit is None else uninit[0]  # run up to the bad read: earlier hazards come first
             plan = [(i, handlers[i]) for i in order[:stop].tolist() if handlers[i] is not None]
             self._uninit[which] = (uninit, plan, unwritten_outputs(an, preloaded))

@@ -388,15 +388,14 @@ def _cycle(order, ptr, lens, src_a, src_b, end, queue_of) -> Hazard:
 # Data races, found after the run from the timeline
 # ---------------------------------------------------------------------------------------
 
-def find_race(an: Analysis, start: np.ndarray, end: np.ndarray) -> tuple[int, int, int, int] | None:
+def find_race(an: Analysis, start: np.ndarray, end: np.ndarray, compiled=None) -> tuple[int, int, int, int] | None:
     """The earliest pair of instructions of different queues that overlap in time and touch the
-    same bytes, one of them writing: (later, earlier, its range slot, the other's range slot)."""
-    best = None
+    same bytes, one of them writing: (later, earlier, its range slot, the other's range slot).
+    `compiled`: the simulator's kernels (kernels.py), whose `first_conflict` tests the byte
+    ranges of all candidate pairs in one call; else NumPy, per pair of queues."""
     busy = end > start
-    table = _range_table(an)
     members = [np.flatnonzero((an.queue == q) & busy) for q in range(3)]
-    # Per queue, only the range slots its instructions use (a LOAD or STORE has 2 of 5).
-    slots = [np.flatnonzero(an.used[idx].any(axis=0)) for idx in members]
+    candidates = []  # per ordered pair of queues: (later instructions, earlier ones, earlier's queue)
     for qa, a_idx in enumerate(members):
         if not len(a_idx):
             continue
@@ -409,17 +408,41 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray) -> tuple[int, in
             ok = k >= 0
             k = np.maximum(k, 0)
             cand = ok & (a_end[k] > start[b_idx])
-            if not cand.any():
-                continue
-            bi, ai = b_idx[cand], a_idx[k[cand]]
-            hit = _conflicts(an, table, bi, ai, slots[qb], slots[qa])
-            if hit is None:
-                continue
-            row, sb, sa = hit
-            pair = (int(bi[row]), int(ai[row]), sb, sa)
-            if best is None or (start[pair[0]], pair[0]) < (start[best[0]], best[0]):
-                best = pair
+            if cand.any():
+                candidates.append((b_idx[cand], a_idx[k[cand]], qa))
+    if not candidates:
+        return None
+    kernel = compiled and compiled.first_conflict()
+    if kernel:
+        return _first_conflict_compiled(kernel, an, start, candidates)
+    best = None
+    table = _range_table(an)
+    # Per queue, only the range slots its instructions use (a LOAD or STORE has 2 of 5).
+    slots = [np.flatnonzero(an.used[idx].any(axis=0)) for idx in members]
+    for bi, ai, qa in candidates:
+        hit = _conflicts(an, table, bi, ai, slots[int(an.queue[bi[0]])], slots[qa])
+        if hit is None:
+            continue
+        row, sb, sa = hit
+        pair = (int(bi[row]), int(ai[row]), sb, sa)
+        if best is None or (start[pair[0]], pair[0]) < (start[best[0]], best[0]):
+            best = pair
     return best
+
+
+def _first_conflict_compiled(kernel, an: Analysis, start: np.ndarray, candidates: list) -> tuple[int, int, int, int] | None:
+    """find_race's answer from all candidate pairs at once, in the order that decides it: by the
+    later instruction's (start, index), then the earlier one's queue (as the NumPy path, which
+    keeps the first queue's pair on ties)."""
+    later = np.concatenate([bi for bi, _, _ in candidates])
+    earlier = np.concatenate([ai for _, ai, _ in candidates])
+    queue = np.concatenate([np.full(len(bi), qa) for bi, _, qa in candidates])
+    order = np.lexsort((queue, later, start[later]))
+    later, earlier = later[order], earlier[order]
+    result = np.empty(3, dtype=np.int64)
+    kernel(later, earlier, np.where(an.used, an.mem, -1), an.lo, an.hi, an.write.astype(np.int64), an.pattern, result)
+    k, sb, sa = result.tolist()
+    return None if k < 0 else (int(later[k]), int(earlier[k]), sb, sa)
 
 
 def _range_table(an: Analysis) -> np.ndarray:

@@ -143,6 +143,47 @@ def test_walk_kernel_finds_the_first_unwritten_read_as_the_python_walk(compiled,
     np.testing.assert_array_equal(kernel_flags, python_flags)  # both stop at a failing read
 
 
+def strided_range(draw, write: bool) -> tuple:
+    """(lo, hi, pattern, write) of one random range: contiguous (a compute operand: row bytes 0,
+    or one row) or 2-D rows of `width` bytes `stride` apart, as analysis records them."""
+    lo = draw(st.integers(0, 200))
+    if draw(st.booleans()):
+        return lo, lo + draw(st.integers(1, 80)), (1, 0, 0), write
+    rows, width = draw(st.integers(1, 6)), draw(st.integers(1, 24))
+    stride = width + draw(st.integers(0, 20))
+    return lo, lo + (rows - 1) * stride + width, (rows, width, stride), write
+
+
+@st.composite
+def range_pairs(draw):
+    return strided_range(draw, draw(st.booleans())), strided_range(draw, True)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(pair=range_pairs())
+def test_conflict_kernel_decides_byte_overlap_as_the_numpy_path(compiled, pair):
+    """Two instructions running at once, one range each (one writes): the kernel's row merge and
+    timing._exact_overlap against the byte sets."""
+    from types import SimpleNamespace
+
+    from lutc.backends.accel.timing import _exact_overlap, _first_conflict_compiled
+
+    (lo_b, hi_b, pat_b, write_b), (lo_a, hi_a, pat_a, write_a) = pair
+    an = SimpleNamespace(used=np.array([[True], [True]]), mem=np.zeros((2, 1), dtype=np.int64),
+                         lo=np.array([[lo_b], [lo_a]]), hi=np.array([[hi_b], [hi_a]]),
+                         write=np.array([[write_b], [write_a]]), pattern=np.array([[pat_b], [pat_a]], dtype=np.int64))
+    got = _first_conflict_compiled(compiled.first_conflict(), an, np.zeros(2, dtype=np.int64),
+                                   [(np.array([0]), np.array([1]), 0)])
+    def byte_set(lo, hi, pattern):
+        rows, width, stride = pattern
+        return set(range(lo, hi)) if width == 0 else {lo + r * stride + c for r in range(rows) for c in range(width)}
+
+    overlap = bool(byte_set(lo_b, hi_b, pat_b) & byte_set(lo_a, hi_a, pat_a))
+    assert got == ((0, 1, 0, 0) if overlap else None)
+    assert (lo_b < hi_a and lo_a < hi_b
+            and _exact_overlap(lo_b, hi_b, np.array(pat_b), lo_a, hi_a, np.array(pat_a))) == overlap
+
+
 def run_both(program, config):
     """(NumPy result or error text, compiled result or error text)."""
     results = []

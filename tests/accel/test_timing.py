@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lutc.backends.accel import kernels
 from lutc.backends.accel.analysis import analyze
+from lutc.backends.accel.kernels import sim_kernels
 from lutc.backends.accel.isa import Load, LutMma, Queue, Store, Sync, Vec, VecFunc, acc, sp
 from lutc.backends.accel.program import ProgramBuilder
 from lutc.backends.accel.simulator import Simulator
@@ -272,9 +274,12 @@ def _reference_race(an, start, end):
     return None
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 @pytest.mark.parametrize("name", ["gemm_double_buffer", "gemv_lut2", "vec_epilogue", "race", "strided",
                                   "strided_compute"])
-def test_race_check_equals_brute_force_on_random_timelines(assembled, edge, name):
+def test_race_check_equals_brute_force_on_random_timelines(assembled, edge, name, compiled):
+    with_kernels = sim_kernels() if compiled else None
+    assert with_kernels or not compiled, kernels.unavailable_reason
     if name == "strided":  # 2-D DMAs whose bounding ranges interleave: only exact byte overlap counts
         # Loads read rows of x at t * 32 and stores write rows of x between them (at t * 32 + 16), so
         # their bounding ranges overlap but their bytes do not, except for the first store, which
@@ -310,6 +315,6 @@ def test_race_check_equals_brute_force_on_random_timelines(assembled, edge, name
             start[idx] = np.cumsum(gap + np.concatenate([[0], duration[:-1]]))
             end[idx] = start[idx] + duration
         expected = _reference_race(an, start, end)
-        assert find_race(an, start, end) == expected
+        assert find_race(an, start, end, with_kernels) == expected
         found += expected is not None
     assert found  # the timelines do produce races
