@@ -30,6 +30,11 @@ TIR and compiled by TVM's LLVM backend:
   `timing.find_race` over candidate pairs in order: the first pair (and its range slots)
   whose ranges share a byte, one of them written.
 
+* `longest_path(order, count, src_a, src_b, cycles, start, end, state)`: the loop of
+  `timing.schedule`: each queue in turn advances through its instructions until one waits
+  for a push not scheduled yet; `state[0]` = 1 when no queue can advance (a deadlock, which
+  the Python loop then explains).
+
 Operands are (memory, element offset) pairs: the simulator passes each memory once as a flat
 array of the operand's type, so preparing an instruction makes no arrays.
 
@@ -254,9 +259,62 @@ def _tir_functions() -> dict:
                         else:
                             row[1] = row[1] + 1
 
+    @T.prim_func
+    def longest_path(order_handle: T.handle, count_handle: T.handle, src_a_handle: T.handle, src_b_handle: T.handle,
+                     cycles_handle: T.handle, start_handle: T.handle, end_handle: T.handle, state_handle: T.handle):
+        T.func_attr({"tir.noalias": True})
+        width, n = T.int64(), T.int64()
+        order = T.match_buffer(order_handle, (3, width), "int64")  # each queue's instructions, in order
+        count = T.match_buffer(count_handle, (3,), "int64")
+        src_a = T.match_buffer(src_a_handle, (n,), "int64")  # the pushes each instruction's pops consume (-1: none)
+        src_b = T.match_buffer(src_b_handle, (n,), "int64")
+        cycles = T.match_buffer(cycles_handle, (n,), "int64")
+        start = T.match_buffer(start_handle, (n,), "int64")
+        end = T.match_buffer(end_handle, (n,), "int64")  # -1 on entry: not scheduled yet
+        state = T.match_buffer(state_handle, (7,), "int64")  # stuck (a deadlock), then ptr[3], free[3]
+        ptr = T.alloc_buffer((3,), "int64", scope="local")
+        free = T.alloc_buffer((3,), "int64", scope="local")
+        left = T.alloc_buffer((3,), "int64", scope="local")  # remaining, progress, blocked
+        t = T.alloc_buffer((1,), "int64", scope="local")
+        for q in range(3):
+            ptr[q] = T.int64(0)
+            free[q] = T.int64(0)
+        left[0] = count[0] + count[1] + count[2]
+        state[0] = T.int64(0)
+        while left[0] > 0 and state[0] == 0:
+            left[1] = T.int64(0)
+            for q in range(3):  # each queue advances until it waits for a push not scheduled yet
+                left[2] = T.int64(0)
+                while left[2] == 0 and ptr[q] < count[q]:
+                    i = order[q, ptr[q]]
+                    t[0] = free[q]
+                    if src_a[i] >= 0:
+                        if end[src_a[i]] < 0:
+                            left[2] = T.int64(1)
+                        else:
+                            t[0] = T.max(t[0], end[src_a[i]])
+                    if src_b[i] >= 0:
+                        if end[src_b[i]] < 0:
+                            left[2] = T.int64(1)
+                        else:
+                            t[0] = T.max(t[0], end[src_b[i]])
+                    if left[2] == 0:
+                        start[i] = t[0]
+                        end[i] = t[0] + cycles[i]
+                        free[q] = end[i]
+                        ptr[q] = ptr[q] + 1
+                        left[0] = left[0] - 1
+                        left[1] = T.int64(1)
+            if left[1] == 0:
+                state[0] = T.int64(1)
+        for q in range(3):
+            state[1 + q] = ptr[q]
+            state[4 + q] = free[q]
+
     funcs = {f"lut_mma_{t}_{o}": lut_mma(t, o) for t in LUT_TABLE_TYPES for o in LUT_OUT_TYPES}
     funcs["first_unwritten"] = first_unwritten
     funcs["first_conflict"] = first_conflict
+    funcs["longest_path"] = longest_path
     funcs.update({f"byte_sums_{t}_{g}_{int(sym)}": byte_sums(t, g, sym)
                   for t in LUT_TABLE_TYPES for g in LUT_GROUPS for sym in (False, True)})
     funcs.update({f"deq_{a}_{int(accum)}": deq(a, accum) for a in DEQ_A_TYPES for accum in (False, True)})
@@ -296,6 +354,9 @@ class SimKernels:
 
     def first_conflict(self) -> Callable:
         return self._func(("first_conflict",), lambda: "first_conflict")
+
+    def longest_path(self) -> Callable:
+        return self._func(("longest_path",), lambda: "longest_path")
 
     def deq(self, a: np.dtype, accum: bool) -> Callable | None:
         return self._func(("deq", a.num, accum), lambda: f"deq_{a.name}_{int(accum)}" if a.name in DEQ_A_TYPES else None)

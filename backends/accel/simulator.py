@@ -151,7 +151,7 @@ class _Static:
         found = _kernels_for(an, compiled, fail)
         cycles = cycles_for(an)
         try:
-            sched = schedule(an.queue, an.deps, cycles)
+            sched = schedule(an.queue, an.deps, cycles, found)
         except Hazard as hz:
             raise fail(hz.index, hz.message) from None
         race = find_race(an, sched.start, sched.end, found) if check_races else None

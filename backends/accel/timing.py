@@ -256,7 +256,7 @@ class Schedule:
 _CHANNEL_OF_FLAG = np.array([[-1, 1, -1, 0], [0, 3, 1, 2], [2, -1, 3, -1]])
 
 
-def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray) -> Schedule:
+def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray, compiled=None) -> Schedule:
     """Start and end cycle of every instruction.
 
     Each queue runs its instructions in order, one at a time; an instruction starts when its
@@ -265,22 +265,40 @@ def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray) -> Schedul
     so the k-th pop on a channel always consumes the k-th push: the dependencies are known
     before running, and the schedule is a longest path through them. A pop without a
     matching push, or a cycle of waits, is a deadlock (Hazard). The last instruction
-    (FINISH) completes when all queues have drained.
+    (FINISH) completes when all queues have drained. `compiled`: the simulator's kernels
+    (kernels.py), whose `longest_path` runs the loop below.
     """
     n = len(cycles)
     body = n - 1  # FINISH is not queued
     q_arr = queue[:body]
     src, leftover = _token_sources(np.where(deps[:body], _CHANNEL_OF_FLAG[q_arr], -1))
+    members = [np.flatnonzero(q_arr == q) for q in range(3)]
+    kernel = compiled and compiled.longest_path()
+    found = _longest_path_compiled(kernel, members, src, cycles) if kernel else None
+    if found is None:  # no kernel, or a deadlock: the Python loop (which explains it)
+        found = _longest_path(members, src, cycles, q_arr)
+    start_a, end_a, free = found
+    total = max(free)
+    ready, waited, stalls = _stalls(q_arr, members, src[0], src[1], start_a[:body], end_a[:body])
+    if n:
+        start_a[n - 1] = end_a[n - 1] = total
+        ready = np.append(ready, total)
+        waited = np.append(waited, -1)
+    return Schedule(start_a, end_a, ready, waited, total, stalls, leftover)
+
+
+def _longest_path(members: list[np.ndarray], src: np.ndarray, cycles: np.ndarray, queue: np.ndarray):
+    """(start, end, each queue's free cycle) of every queued instruction; Hazard on a deadlock."""
+    n = len(cycles)
     src_a, src_b = src[0].tolist(), src[1].tolist()
     cyc = cycles.tolist()
-    members = [np.flatnonzero(q_arr == q) for q in range(3)]
     order = [m.tolist() for m in members]
     lens = [len(o) for o in order]
     ptr = [0, 0, 0]
     free = [0, 0, 0]
     start = [0] * n
     end = [-1] * n
-    remaining = body
+    remaining = sum(lens)
     # The longest path: each queue advances until an instruction waits for a token whose pushing
     # instruction has not been scheduled yet; then the next queue. Only start and end are kept
     # here (one step per instruction); stalls are worked out afterwards, column-wise.
@@ -313,15 +331,24 @@ def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray) -> Schedul
                 ptr[q], free[q] = p, t_free
                 progress = True
         if not progress:
-            raise _cycle(order, ptr, lens, src_a, src_b, end, q_arr.tolist())
-    total = max(free)
-    start_a, end_a = np.array(start, dtype=np.int64), np.array(end, dtype=np.int64)
-    ready, waited, stalls = _stalls(q_arr, members, src[0], src[1], start_a[:body], end_a[:body])
-    if n:
-        start_a[n - 1] = end_a[n - 1] = total
-        ready = np.append(ready, total)
-        waited = np.append(waited, -1)
-    return Schedule(start_a, end_a, ready, waited, total, stalls, leftover)
+            raise _cycle(order, ptr, lens, src_a, src_b, end, queue.tolist())
+    return np.array(start, dtype=np.int64), np.array(end, dtype=np.int64), free
+
+
+def _longest_path_compiled(kernel, members: list[np.ndarray], src: np.ndarray, cycles: np.ndarray):
+    """_longest_path through the compiled kernel; None on a deadlock (for the Python loop to explain)."""
+    n = len(cycles)
+    order = np.zeros((3, max(max(len(m) for m in members), 1)), dtype=np.int64)
+    for q, m in enumerate(members):
+        order[q, :len(m)] = m
+    count = np.array([len(m) for m in members], dtype=np.int64)
+    src_a, src_b = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    src_a[:src.shape[1]], src_b[:src.shape[1]] = src[0], src[1]
+    start, end, state = np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64), np.zeros(7, dtype=np.int64)
+    kernel(order, count, src_a, src_b, cycles.astype(np.int64), start, end, state)
+    if state[0]:
+        return None
+    return start, end, state[4:7].tolist()
 
 
 def _token_sources(chan: np.ndarray) -> tuple[np.ndarray, dict]:

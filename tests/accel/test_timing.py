@@ -231,9 +231,12 @@ def _reference_schedule(queue: list[int], flags: list[list[bool]], cycles: list[
     return start, end
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(data=st.data(), n=st.integers(1, 40))
-def test_schedule_equals_an_event_by_event_reference(data, n):
+def test_schedule_equals_an_event_by_event_reference(data, n, compiled):
+    with_kernels = sim_kernels() if compiled else None
+    assert with_kernels or not compiled, kernels.unavailable_reason
     queue = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)) + [1]
     # Pops rarer than pushes, so that most programs schedule rather than deadlock.
     flag = st.tuples(*[st.sampled_from([False, False, False, True])] * 2, st.booleans(), st.booleans())
@@ -243,7 +246,7 @@ def test_schedule_equals_an_event_by_event_reference(data, n):
     cycles = data.draw(st.lists(st.integers(0, 20), min_size=n + 1, max_size=n + 1))
     expected = _reference_schedule(queue, flags, cycles)
     try:
-        sched = schedule(np.array(queue), np.array(flags, dtype=bool), np.array(cycles))
+        sched = schedule(np.array(queue), np.array(flags, dtype=bool), np.array(cycles), with_kernels)
     except Hazard as hz:
         assert expected == "deadlock", hz.message
         return
