@@ -19,6 +19,7 @@ from lutc.backends.accel.program import MAGIC, Program, load_program
 from lutc.backends.accel.simulator import Simulator
 
 ASSEMBLY_SUFFIXES = (".s", ".asm")
+_KERNEL_MODES = {"auto": None, "compiled": True, "numpy": False}  # --kernels -> Simulator(compiled=...)
 
 
 def read_program(path: str, config) -> Program:
@@ -72,8 +73,12 @@ def _write(path: str | None, text: str) -> None:
 @click.option("--save-outputs", "outputs_path", metavar="NPZ", help="Write the program's outputs (np.savez).")
 @click.option("--save-binary", "binary_path", metavar="FILE", help="Write the program as a binary file (e.g. after assembling).")
 @click.option("--timing-only", is_flag=True, help="Skip the functional model: timing, energy and static checks only (faster).")
+@click.option("--kernels", type=click.Choice(sorted(_KERNEL_MODES)), default="auto", show_default=True,
+              help="Compiled simulator kernels: auto (programs with enough LUT work), compiled (always), or numpy "
+                   "(the reference path). Results are identical.")
 def sim(program_path: str, config_path: str, inputs_path: str | None, as_json: bool, trace_path: str | None,
-        output_path: str | None, outputs_path: str | None, binary_path: str | None, timing_only: bool) -> None:
+        output_path: str | None, outputs_path: str | None, binary_path: str | None, timing_only: bool,
+        kernels: str) -> None:
     """Simulate PROGRAM (a program file, or `.s` assembly) on the accelerator CFG."""
     config = load_config(config_path)
     program = read_program(program_path, config)
@@ -81,7 +86,8 @@ def sim(program_path: str, config_path: str, inputs_path: str | None, as_json: b
         program.save(binary_path)
     if timing_only and outputs_path:
         raise LutcError("--save-outputs needs the functional model: drop --timing-only")
-    result = Simulator(config, functional=not timing_only).run(program, read_inputs(inputs_path))
+    simulator = Simulator(config, functional=not timing_only, compiled=_KERNEL_MODES[kernels])
+    result = simulator.run(program, read_inputs(inputs_path))
     if trace_path:
         result.report.write_trace(trace_path)
     if outputs_path:

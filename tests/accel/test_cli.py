@@ -66,3 +66,18 @@ def test_errors_are_one_line_with_exit_status_2(tmp_path):
         assert result.exit_code == 2, result.output
         assert message in result.output
         assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_sim_kernels_option_gives_the_same_report_and_outputs(tmp_path):
+    runs = {}
+    for mode in ("numpy", "compiled"):
+        outputs = tmp_path / f"{mode}.npz"
+        result = sim(PROGRAMS / "gemv_lut4.s", "--config", EDGE, "--kernels", mode, "--save-outputs", outputs)
+        assert result.exit_code == 0, result.output
+        runs[mode] = (result.output, dict(np.load(outputs)))
+    assert runs["numpy"][0] == runs["compiled"][0]
+    assert runs["numpy"][1].keys() == runs["compiled"][1].keys()
+    for name, value in runs["numpy"][1].items():
+        assert np.array_equal(value, runs["compiled"][1][name]), name
+    bad = sim(PROGRAMS / "gemv_lut4.s", "--config", EDGE, "--kernels", "fast")
+    assert bad.exit_code == 2 and "'fast' is not one of" in bad.output
