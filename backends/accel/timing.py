@@ -41,6 +41,7 @@ from lutc.backends.accel.program import MEM_ACC, MEM_DRAM, MEM_SP, vec_operand_b
 
 if TYPE_CHECKING:
     from lutc.backends.accel.analysis import Analysis
+    from lutc.backends.accel.kernels import SimKernels
 
 UNITS = ("load", "lut", "mma", "vec", "store")
 UNIT_QUEUE = {"load": Queue.LOAD, "lut": Queue.COMPUTE, "mma": Queue.COMPUTE, "vec": Queue.COMPUTE, "store": Queue.STORE}
@@ -256,7 +257,7 @@ class Schedule:
 _CHANNEL_OF_FLAG = np.array([[-1, 1, -1, 0], [0, 3, 1, 2], [2, -1, 3, -1]])
 
 
-def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray, compiled=None) -> Schedule:
+def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray, compiled: SimKernels | None = None) -> Schedule:
     """Start and end cycle of every instruction.
 
     Each queue runs its instructions in order, one at a time; an instruction starts when its
@@ -415,7 +416,8 @@ def _cycle(order, ptr, lens, src_a, src_b, end, queue_of) -> Hazard:
 # Data races, found after the run from the timeline
 # ---------------------------------------------------------------------------------------
 
-def find_race(an: Analysis, start: np.ndarray, end: np.ndarray, compiled=None) -> tuple[int, int, int, int] | None:
+def find_race(an: Analysis, start: np.ndarray, end: np.ndarray,
+              compiled: SimKernels | None = None) -> tuple[int, int, int, int] | None:
     """The earliest pair of instructions of different queues that overlap in time and touch the
     same bytes, one of them writing: (later, earlier, its range slot, the other's range slot).
     `compiled`: the simulator's kernels (kernels.py), whose `first_conflict` tests the byte
