@@ -123,6 +123,16 @@ def _tir_functions() -> dict:
         entries = full // 2 if sym else full
         per_nibble = max(4 // group, 1)  # digits in 4 bits (g = 8: one digit fills the byte)
 
+        def entry(stored, j, r, digit):
+            """Entry `digit` of group j's full table, in `table`'s type. A stored half table gives
+            -S[2^g - 1 - digit] for the upper half, negated in int8 as expand_symmetric does
+            (-(-128) stays -128); the index is in range on both sides of the choice."""
+            if not sym:
+                return T.Cast(table, stored[j, r, digit])
+            upper = digit >= full // 2
+            value = stored[j, r, T.if_then_else(upper, full - 1 - digit, digit)]
+            return T.Cast(table, T.if_then_else(upper, T.int8(0) - value, value))
+
         @T.prim_func
         def func(e_handle: T.handle, e_off: T.int64, out_handle: T.handle):
             e_size, rows, bits, k8 = T.int64(), T.int64(), T.int64(), T.int64()
@@ -136,28 +146,13 @@ def _tir_functions() -> dict:
             for r, b in T.grid(rows, k8):
                 if group == 8:
                     for v in range(256):
-                        if sym:  # a stored half table: entry -S[2^g - 1 - v] for the upper half,
-                            # negated in int8 as expand_symmetric does (-(-128) stays -128)
-                            if v >= full // 2:
-                                sums[v] = T.Cast(table, T.int8(0) - stored[b, r, full - 1 - v])
-                            else:
-                                sums[v] = T.Cast(table, stored[b, r, v])
-                        else:
-                            sums[v] = T.Cast(table, stored[b, r, v])
+                        sums[v] = entry(stored, b, r, v)
                 else:
                     for half, n in T.grid(2, 16):
                         nibble[half, n] = T.Cast(table, 0)
                         for s in T.unroll(per_nibble):
                             digit = (n >> (group * s)) & (full - 1)
-                            group_index = b * per_byte + half * per_nibble + s
-                            if sym:  # as above
-                                if digit >= full // 2:
-                                    nibble[half, n] = nibble[half, n] + T.Cast(
-                                        table, T.int8(0) - stored[group_index, r, full - 1 - digit])
-                                else:
-                                    nibble[half, n] = nibble[half, n] + T.Cast(table, stored[group_index, r, digit])
-                            else:
-                                nibble[half, n] = nibble[half, n] + T.Cast(table, stored[group_index, r, digit])
+                            nibble[half, n] = nibble[half, n] + entry(stored, b * per_byte + half * per_nibble + s, r, digit)
                     for high in range(16):
                         for low in T.vectorized(16):
                             sums[high * 16 + low] = nibble[1, high] + nibble[0, low]

@@ -580,7 +580,7 @@ def _pattern_views(mems: list[np.ndarray], an: Analysis, idx: np.ndarray, slot: 
 # Instruction bodies
 # ---------------------------------------------------------------------------------------
 
-_I8, _U8, _I32, _I64 = np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32), np.dtype(np.int64)
+_I8, _U8, _I32, _I64, _F32 = (np.dtype(t) for t in (np.int8, np.uint8, np.int32, np.int64, np.float32))
 _INT_RANGE = {np.dtype(np.int8): (-128, 127), np.dtype(np.int16): (-32768, 32767),
               np.dtype(np.int32): (-(1 << 31), (1 << 31) - 1), np.dtype(np.uint8): (0, 255)}
 
@@ -1072,10 +1072,9 @@ def _prepare_deq(idx, cols: dict, views: _Views, handlers: list, compiled: SimKe
         # b and c are f32 records (validated): [scale, zero] x columns, [row scale, row sum] x rows
         if kernel and _disjoint((dst_mem, da, da + 4 * rows * ncols), (a_mem, aa, aa + a_type.itemsize * rows * ncols),
                                 (b_mem, ba, ba + 8 * ncols), (c_mem, ca, ca + 8 * rows)):
-            f32 = _NP_OF_DTYPE[DType.F32]
             handlers[i] = partial(kernel, views.flat(a_mem, a_type, compiled), aa // a_type.itemsize,
-                                  views.flat(b_mem, f32, compiled), ba // 4, views.flat(c_mem, f32, compiled), ca // 4,
-                                  views.flat(dst_mem, f32, compiled), da // 4, rows, ncols, imm)
+                                  views.flat(b_mem, _F32, compiled), ba // 4, views.flat(c_mem, _F32, compiled), ca // 4,
+                                  views.flat(dst_mem, _F32, compiled), da // 4, rows, ncols, imm)
             continue
         bsize, csize = _NP_OF_DTYPE[bd].itemsize, _NP_OF_DTYPE[cd].itemsize
         dst = view(ds, da, dd, (rows, ncols))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lutc.backends.accel import kernels
 from lutc.backends.accel.assembler import assemble_file
 from lutc.backends.accel.config import AccelConfig, load_config
 
@@ -40,3 +41,17 @@ def assembled(edge):
         return assemble_file(PROGRAMS / f"{name}.s", config or edge)
 
     return load
+
+
+@pytest.fixture(scope="session")
+def sim_kernels() -> kernels.SimKernels:
+    """The simulator's compiled kernels: TVM is a dependency, so having none is a failure, not a skip."""
+    found = kernels.sim_kernels()
+    assert found is not None, kernels.unavailable_reason
+    return found
+
+
+@pytest.fixture(scope="session", params=[False, True], ids=["numpy", "compiled"])
+def kernels_or_none(request, sim_kernels):
+    """Each path of a check that runs with or without the compiled kernels: None, then the kernels."""
+    return sim_kernels if request.param else None

@@ -7,8 +7,6 @@ import pytest
 from lutc.backends.accel.analysis import analyze
 from lutc.backends.accel.isa import Load, Store, sp
 from lutc.backends.accel.program import ProgramBuilder
-from lutc.backends.accel import kernels
-from lutc.backends.accel.kernels import sim_kernels
 from lutc.backends.accel.simulator import _first_of_each, _pack, _uninitialized_message, first_uninitialized_read
 
 
@@ -67,11 +65,8 @@ def _first_uninitialized_reference(an, order: list[int], preloaded: list[tuple[i
     return None
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 @pytest.mark.parametrize("name", ["gemm_double_buffer", "gemv_lut2", "gemv_lut4", "vec_epilogue", "uninit", "strided"])
-def test_first_uninitialized_read_equals_a_byte_by_byte_walk(assembled, edge, name, compiled):
-    found = sim_kernels() if compiled else None
-    assert found or not compiled, kernels.unavailable_reason
+def test_first_uninitialized_read_equals_a_byte_by_byte_walk(assembled, edge, name, kernels_or_none):
     if name == "strided":  # 2-D DMAs: a store's rows interleave with the rows three loads wrote
         b = ProgramBuilder("strided", config=edge)
         x = b.tensor("x", "input", "u8", (1024,))
@@ -99,7 +94,7 @@ def test_first_uninitialized_read_equals_a_byte_by_byte_walk(assembled, edge, na
         preloaded = [r for r in inputs if rng.random() < 0.8] if trial % 2 else inputs
         pos = np.empty(an.n, dtype=np.int64)
         pos[order] = np.arange(an.n)
-        got = first_uninitialized_read(an, pos, preloaded, found)
+        got = first_uninitialized_read(an, pos, preloaded, kernels_or_none)
         expected = _first_uninitialized_reference(an, order.tolist(), preloaded)
         if expected is None:
             assert got is None

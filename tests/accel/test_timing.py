@@ -9,9 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lutc.backends.accel import kernels
 from lutc.backends.accel.analysis import analyze
-from lutc.backends.accel.kernels import sim_kernels
 from lutc.backends.accel.isa import Load, LutMma, Queue, Store, Sync, Vec, VecFunc, acc, sp
 from lutc.backends.accel.program import ProgramBuilder
 from lutc.backends.accel.simulator import Simulator
@@ -231,12 +229,9 @@ def _reference_schedule(queue: list[int], flags: list[list[bool]], cycles: list[
     return start, end
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(data=st.data(), n=st.integers(1, 40))
-def test_schedule_equals_an_event_by_event_reference(data, n, compiled):
-    with_kernels = sim_kernels() if compiled else None
-    assert with_kernels or not compiled, kernels.unavailable_reason
+def test_schedule_equals_an_event_by_event_reference(data, n, kernels_or_none):
     queue = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)) + [1]
     # Pops rarer than pushes, so that most programs schedule rather than deadlock.
     flag = st.tuples(*[st.sampled_from([False, False, False, True])] * 2, st.booleans(), st.booleans())
@@ -246,7 +241,7 @@ def test_schedule_equals_an_event_by_event_reference(data, n, compiled):
     cycles = data.draw(st.lists(st.integers(0, 20), min_size=n + 1, max_size=n + 1))
     expected = _reference_schedule(queue, flags, cycles)
     try:
-        sched = schedule(np.array(queue), np.array(flags, dtype=bool), np.array(cycles), with_kernels)
+        sched = schedule(np.array(queue), np.array(flags, dtype=bool), np.array(cycles), kernels_or_none)
     except Hazard as hz:
         assert expected == "deadlock", hz.message
         return
@@ -277,12 +272,9 @@ def _reference_race(an, start, end):
     return None
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 @pytest.mark.parametrize("name", ["gemm_double_buffer", "gemv_lut2", "vec_epilogue", "race", "strided",
                                   "strided_compute"])
-def test_race_check_equals_brute_force_on_random_timelines(assembled, edge, name, compiled):
-    with_kernels = sim_kernels() if compiled else None
-    assert with_kernels or not compiled, kernels.unavailable_reason
+def test_race_check_equals_brute_force_on_random_timelines(assembled, edge, name, kernels_or_none):
     if name == "strided":  # 2-D DMAs whose bounding ranges interleave: only exact byte overlap counts
         # Loads read rows of x at t * 32 and stores write rows of x between them (at t * 32 + 16), so
         # their bounding ranges overlap but their bytes do not, except for the first store, which
@@ -318,6 +310,6 @@ def test_race_check_equals_brute_force_on_random_timelines(assembled, edge, name
             start[idx] = np.cumsum(gap + np.concatenate([[0], duration[:-1]]))
             end[idx] = start[idx] + duration
         expected = _reference_race(an, start, end)
-        assert find_race(an, start, end, with_kernels) == expected
+        assert find_race(an, start, end, kernels_or_none) == expected
         found += expected is not None
     assert found  # the timelines do produce races
