@@ -48,7 +48,7 @@ from lutc.backends.accel.lut import (
 )
 from lutc.backends.accel.kernels import SimKernels
 from lutc.backends.accel.program import (
-    MEM_ACC, MEM_DRAM, MEM_NAMES, MEM_SP, Program, describe_instruction, instruction_location, load_inputs,
+    MEM_ACC, MEM_DRAM, MEM_NAMES, MEM_SP, Program, TensorIndex, describe_instruction, instruction_location, load_inputs,
 )
 from lutc.backends.accel.report import SimReport, build_report
 from lutc.backends.accel.timing import Hazard, actions_for, cycles_for, find_race, schedule
@@ -262,38 +262,46 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
     reads = ~write & ~((mem == MEM_DRAM) & _inside(lo, hi, preloaded))  # inputs and weights are written
     if not reads.any():
         return None
-    watched = np.zeros(len(_MEM_TITLES), dtype=bool)
-    watched[mem[reads]] = True  # writes to memories nobody reads need no flags
-    sel = np.flatnonzero(reads | (write & watched[mem]))
-    first = _first_of_each(np.stack([mem[sel] * 2 + write[sel], lo[sel], hi[sel], pat[sel, 0], pat[sel, 2]]))
+    # Flags are kept per segment: the scratchpad, the accumulator buffer, and each DRAM tensor
+    # (every DRAM range lies inside one: validated), so a few read activations between megabytes
+    # of weights need flags for those activations only.
+    tensors = TensorIndex(an.program.tensors)
+    dram = mem == MEM_DRAM
+    segment = mem.copy()
+    segment[dram] = len(_MEM_TITLES) + np.searchsorted(np.asarray(tensors.starts, dtype=np.int64), lo[dram], side="right") - 1
+    watched = np.zeros(len(_MEM_TITLES) + len(tensors.ordered), dtype=bool)
+    watched[segment[reads]] = True  # writes to segments nobody reads need no flags
+    sel = np.flatnonzero(reads | (write & watched[segment]))
+    first = _first_of_each(np.stack([mem[sel] * 2 + write[sel], lo[sel], hi[sel] - lo[sel], pat[sel, 0], pat[sel, 2]]))
     events = sel[first]  # each distinct range's earliest occurrence, in (position, slot) order
     events = events[np.argsort(p[events] * (2 * RANGES) + write[events] * RANGES + slot[events], kind="stable")]
-    ev_mem, ev_lo, ev_hi = mem[events], lo[events], hi[events]
-    # Flags only for the bytes some event touches: [base, end) of each watched memory, as slices
+    ev_seg, ev_lo, ev_hi = segment[events], lo[events], hi[events]
+    # Flags only for the bytes some event touches: [base, end) of each watched segment, as slices
     # of one array (which the compiled walk takes whole).
-    base, size = [0] * len(_MEM_TITLES), [0] * len(_MEM_TITLES)
+    base, size = [0] * len(watched), [0] * len(watched)
     for m in np.flatnonzero(watched).tolist():
-        on = ev_mem == m
+        on = ev_seg == m
         base[m] = int(ev_lo[on].min())
         size[m] = int(ev_hi[on].max()) - base[m]
     offset = np.cumsum([0] + size)
     all_flags = np.zeros(int(offset[-1]), dtype=bool)
-    written = [all_flags[offset[m]:offset[m + 1]] for m in range(len(_MEM_TITLES))]
-    if watched[MEM_DRAM]:
+    written = [all_flags[offset[m]:offset[m + 1]] for m in range(len(watched))]
+    for m in np.flatnonzero(watched[len(_MEM_TITLES):]).tolist():
+        m += len(_MEM_TITLES)  # a DRAM tensor that is read: the preloaded part of it (if any) is written
         for a, b in preloaded:
-            a, b = max(a - base[MEM_DRAM], 0), min(b - base[MEM_DRAM], len(written[MEM_DRAM]))
+            a, b = max(a - base[m], 0), min(b - base[m], size[m])
             if a < b:
-                written[MEM_DRAM][a:b] = True
+                written[m][a:b] = True
     ev_pat, ev_write = pat[events], write[events]
     walk = compiled and compiled.first_unwritten()
     if walk:
-        k = _walk_compiled(walk, all_flags, offset[ev_mem] + ev_lo - np.asarray(base)[ev_mem], ev_hi - ev_lo, ev_pat,
+        k = _walk_compiled(walk, all_flags, offset[ev_seg] + ev_lo - np.asarray(base)[ev_seg], ev_hi - ev_lo, ev_pat,
                            ev_write)
     else:
-        k = _walk(written, base, ev_mem, ev_lo, ev_hi, ev_pat, ev_write)
+        k = _walk(written, base, ev_seg, ev_lo, ev_hi, ev_pat, ev_write)
     if k is None:
         return None
-    e, m, a, b = int(events[k]), int(ev_mem[k]), int(ev_lo[k]), int(ev_hi[k])
+    e, m, a, b = int(events[k]), int(ev_seg[k]), int(ev_lo[k]), int(ev_hi[k])
     rows, row_bytes, stride = ev_pat[k].tolist()
     flags = _flag_view(written[m], a - base[m], b - base[m], rows, row_bytes, stride)  # as the failing read found them
     bad = int(np.argmin(flags.reshape(-1)))
@@ -301,14 +309,14 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
         row, col = divmod(bad, row_bytes)
         bad = row * stride + col
     i = int(ins[e])
-    return int(p[e]), i, _uninitialized_message(an, i, int(slot[e]), m, a, b, a + bad)
+    return int(p[e]), i, _uninitialized_message(an, i, int(slot[e]), int(mem[e]), a, b, a + bad)
 
 
-def _walk(written: list, base: list, ev_mem, ev_lo, ev_hi, ev_pat, ev_write) -> int | None:
+def _walk(written: list, base: list, ev_seg, ev_lo, ev_hi, ev_pat, ev_write) -> int | None:
     """The first event that reads a flag nothing set (writes set theirs, in order), or None."""
     all_set = np.logical_and.reduce  # ndarray.all() without its Python-level wrapper
     for k, (m, a, b, (rows, row_bytes, stride), writes) in enumerate(zip(
-            ev_mem.tolist(), ev_lo.tolist(), ev_hi.tolist(), ev_pat.tolist(), ev_write.tolist())):
+            ev_seg.tolist(), ev_lo.tolist(), ev_hi.tolist(), ev_pat.tolist(), ev_write.tolist())):
         flags = _flag_view(written[m], a - base[m], b - base[m], rows, row_bytes, stride)
         if writes:
             flags[...] = True

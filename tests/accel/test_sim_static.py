@@ -65,9 +65,31 @@ def _first_uninitialized_reference(an, order: list[int], preloaded: list[tuple[i
     return None
 
 
-@pytest.mark.parametrize("name", ["gemm_double_buffer", "gemv_lut2", "gemv_lut4", "vec_epilogue", "uninit", "strided"])
+def _dram_roundtrip(edge):
+    """An activation stored to DRAM and loaded back, between weight tensors (flags per DRAM tensor)."""
+    b = ProgramBuilder("roundtrip", config=edge)
+    x = b.tensor("x", "input", "u8", (256,))
+    w = b.tensor("w", "weight", "u8", (4096,), data=np.arange(4096, dtype=np.uint8))
+    act = b.tensor("act", "activation", "u8", (256,))
+    w2 = b.tensor("w2", "weight", "u8", (4096,), data=np.arange(4096, dtype=np.uint8))
+    y = b.tensor("y", "output", "u8", (192,))
+    b.emit(Load(sp=sp(0), dram=x.addr, rows=1, row_bytes=256))
+    b.emit(Load(sp=sp(256), dram=w.addr + 64, rows=1, row_bytes=64))
+    b.emit(Store(sp=sp(0), dram=act.addr, rows=2, row_bytes=64, dram_stride=128, sp_stride=64))
+    b.emit(Store(sp=sp(128), dram=act.addr + 64, rows=1, row_bytes=64))
+    b.emit(Load(sp=sp(512), dram=act.addr, rows=1, row_bytes=192))
+    b.emit(Load(sp=sp(1024), dram=w2.addr, rows=1, row_bytes=256))
+    b.emit(Store(sp=sp(512), dram=y.addr, rows=1, row_bytes=192))
+    b.finish()
+    return b.build()
+
+
+@pytest.mark.parametrize("name", ["gemm_double_buffer", "gemv_lut2", "gemv_lut4", "vec_epilogue", "uninit", "strided",
+                                  "dram_roundtrip"])
 def test_first_uninitialized_read_equals_a_byte_by_byte_walk(assembled, edge, name, kernels_or_none):
-    if name == "strided":  # 2-D DMAs: a store's rows interleave with the rows three loads wrote
+    if name == "dram_roundtrip":
+        program = _dram_roundtrip(edge)
+    elif name == "strided":  # 2-D DMAs: a store's rows interleave with the rows three loads wrote
         b = ProgramBuilder("strided", config=edge)
         x = b.tensor("x", "input", "u8", (1024,))
         y = b.tensor("y", "output", "u8", (1024,))
@@ -92,6 +114,9 @@ def test_first_uninitialized_read_equals_a_byte_by_byte_walk(assembled, edge, na
             for k in rng.integers(0, an.n - 1, size=3):
                 order[[k, k + 1]] = order[[k + 1, k]]
         preloaded = [r for r in inputs if rng.random() < 0.8] if trial % 2 else inputs
+        if trial % 4 == 3:  # part of a tensor: flags per tensor must still mark exactly these bytes
+            lo, hi = inputs[rng.integers(len(inputs))]
+            preloaded = [r for r in preloaded if r != (lo, hi)] + [(lo, lo + int(rng.integers(1, hi - lo)))]
         pos = np.empty(an.n, dtype=np.int64)
         pos[order] = np.arange(an.n)
         got = first_uninitialized_read(an, pos, preloaded, kernels_or_none)
