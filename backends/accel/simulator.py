@@ -30,7 +30,7 @@ import weakref
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from itertools import repeat
-from typing import Mapping
+from typing import Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -646,93 +646,89 @@ def _overflow(dtype: np.dtype, value: np.ndarray, what: str) -> Hazard:
     return Hazard(f"{what} overflows the {dtype.name} accumulator: {int(bad.flat[0])} is outside [{lo}, {hi}]")
 
 
-_LUT_MMA_KIND = ("k", "bits", "sym", "accum", "tables.dtype", "dst.dtype")  # what selects the arithmetic
+_LUT_MMA_FIELDS = ("m", "n", "k", "bits", "sym", "accum", "tables.addr", "tables.dtype", "weights.addr", "dst.space",
+                   "dst.addr", "dst.dtype")
 
 
 def _prepare_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: _Views, pos: np.ndarray, writes: tuple,
                       handlers: list, compiled: SimKernels | None) -> None:
-    """handlers[i] for the LUT.MMAs `idx` (field columns `cols`), from the columns (no instruction
-    object), kind by kind (`_LUT_MMA_KIND`). An integer LUT.MMA looks up a byte-sum table made
+    """handlers[i] for the LUT.MMAs `idx` (field columns `cols`), made once per distinct LUT.MMA
+    from the columns (no instruction object). An integer LUT.MMA looks up a byte-sum table made
     from the version of its table bytes (read_versions: the last write before the read is
     static). The first reader of each version, in execution order, fills that table, in a
-    buffer made here; every later reader only looks up. With the compiled kernels, every
-    handler is a partial of the kernel made by `map` from the columns (programs have thousands)."""
-    in_order = np.argsort(pos[idx])  # positions are distinct
-    idx, cols = idx[in_order], {name: c[in_order] for name, c in cols.items()}
-    versions = read_versions(an, pos, idx, 0, writes)
-    kind_first, kind_of = distinct_rows({name: cols[name] for name in _LUT_MMA_KIND})
-    for kind, row in enumerate(kind_first.tolist()):
-        rows = np.flatnonzero(kind_of == kind)
-        spec = (an.config.lut.group,) + tuple(int(cols[name][row]) for name in _LUT_MMA_KIND)
-        c = {name: cols[name][rows].tolist() for name in ("m", "n", "tables.addr", "weights.addr", "dst.space", "dst.addr")}
-        c["version"] = versions[rows]
-        ins = idx[rows].tolist()
-        if _NP_OF_DTYPE[spec[-1]].kind != "i":  # one function per distinct LUT.MMA
-            made: dict = {}
-            handlers_for = [made.get(key) or made.setdefault(key, _lut_mma_float(views, *spec, *key)) for key in
-                            zip(c["m"], c["n"], c["tables.addr"], c["weights.addr"], c["dst.space"], c["dst.addr"])]
-        else:
-            handlers_for = _int_lut_mma_handlers(views, compiled, spec, c)
-        for i, handler in zip(ins, handlers_for):
-            handlers[i] = handler
-
-
-def _int_lut_mma_handlers(views: _Views, compiled: SimKernels | None, spec: tuple, c: dict) -> list:
-    """The handlers of same-kind integer LUT.MMAs (columns `c` as lists, in execution order)."""
-    g, k, bits, sym, accum, tables_dtype, dst_dtype = spec
-    check, work, lo, hi, kernel, sums = _int_lut_mma_kind(compiled, g, k, bits, sym, bool(accum), tables_dtype, dst_dtype)
-    table_type, dst_type = _NP_OF_DTYPE[tables_dtype], _NP_OF_DTYPE[dst_dtype]
-    m, n = c["m"], c["n"]
-    # One byte-sum table per (table bytes, rows, version); its first reader, in execution order, fills it.
-    first, table_of = distinct_rows({"m": np.array(m), "tables.addr": np.array(c["tables.addr"]), "version": c["version"]})
-    tables = []
-    for r in first.tolist():
-        shape, addr = (m[r], bits, k // 8, 256), c["tables.addr"][r]
-        if kernel:
-            tables.append(_new_table(partial(sums, views.flat(MEM_SP, _I8, compiled), addr), shape, work, compiled.tensor))
-        else:
-            entries = views.get(MEM_SP, addr, table_type, (k // g, m[r], table_entries(g, sym)))
-            tables.append(_new_table(partial(bytewise_table, entries, m[r], k, bits, g, sym, work), shape, work, None))
-    dsts = [_operand_view(views, space, addr, dst_dtype, (rows, cols))
-            for space, addr, rows, cols in zip(c["dst.space"], c["dst.addr"], m, n)] if check or not kernel else None
-    outs = [views.scratch((rows, cols), 2, _I64) for rows, cols in zip(m, n)] if check else None
-    table_of = list(map([table for _, table in tables].__getitem__, table_of.tolist()))
-    if kernel:  # dst is in the accumulator, weights in the scratchpad: no overlap
-        if check:  # into an int64 tile per shape, checked and stored after
-            tiles = {id(out): compiled.tensor(out.reshape(-1)) for out in outs}
-            targets, offsets = [tiles[id(out)] for out in outs], repeat(0)
-        else:
-            targets = repeat(views.flat(MEM_ACC, dst_type, compiled))
-            offsets = (addr // dst_type.itemsize for addr in c["dst.addr"])
-        made = list(map(partial, repeat(kernel), repeat(views.flat(MEM_SP, _U8, compiled)), c["weights.addr"], targets,
-                        offsets, m, n, repeat(bits), repeat(k // 8), table_of))
-    else:  # NumPy: one lookup per distinct (weights, shape, destination array)
-        lookups: dict = {}
-        made = []
-        for w, rows, cols, out, table in zip(c["weights.addr"], m, n, outs or dsts, table_of):
-            key = (w, rows, cols, id(out))
-            if key not in lookups:
-                lookups[key] = _bytewise_lookup_for(views, k, bits, work, w, rows, cols, out)
-            made.append(partial(lookups[key], table))
-    if check:
-        made = [partial(_then, lookup, partial(_checked_store, out, bool(accum), dst, lo, hi))
-                for lookup, out, dst in zip(made, outs, dsts)]
-    for r, (fill, _) in zip(first.tolist(), tables):
-        made[r] = partial(_then, fill, made[r])
-    return made
-
-
-def _bytewise_lookup_for(views: _Views, k: int, bits: int, work: np.dtype, weights_addr: int, rows: int, cols: int,
-                         out: np.ndarray) -> partial:
-    """The NumPy lookup of an integer LUT.MMA into `out`, less its byte-sum table (the last argument)."""
-    weights = views.get(MEM_SP, weights_addr, _U8, (weight_plane_bytes(cols, k, bits),))
-    planes, base, idx3, idx2 = bytewise_indices(weights, cols, k, bits, views.scratch((bits, k // 8, cols), 0, np.intp))
-    return partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((rows, bits * (k // 8), cols), 1, work), out)
+    buffer made here; every later reader only looks up."""
+    first, which = distinct_rows(cols)
+    made = [_lut_mma_function(views, compiled, an.config.lut.group, *row)
+            for row in zip(*(cols[name][first].tolist() for name in _LUT_MMA_FIELDS))]
+    by_pos = np.argsort(pos[idx], kind="stable")
+    tables: dict = {}  # (table key, version) -> the byte-sum table its readers look up
+    readers: dict = {}  # (distinct LUT.MMA, table key, version) -> their handler after the first reader
+    for i, w, v in zip(idx[by_pos].tolist(), which[by_pos].tolist(),
+                       read_versions(an, pos, idx, 0, writes)[by_pos].tolist()):
+        f = made[w]
+        if not isinstance(f, _IntLutMma):
+            handlers[i] = f
+            continue
+        key = (f.table_key, v)
+        if key not in tables:  # the first reader of this version: fills the table, then looks up
+            fill, table = tables[key] = f.new_table()
+            handlers[i] = partial(_then, fill, f.handler(table))
+            continue
+        handler = readers.get((w, key))
+        if handler is None:
+            handler = readers[(w, key)] = f.handler(tables[key][1])
+        handlers[i] = handler
 
 
 def _then(first, second) -> None:
     first()
     second()
+
+
+class _IntLutMma(NamedTuple):
+    """An integer LUT.MMA (see _prepare_lut_mmas): `lookup(table)` sums into dst, or into an
+    int64 tile that `store()` checks and stores; `new_table()` -> (fill, table): a byte-sum
+    table buffer and what fills it from the current table bytes."""
+    table_key: tuple
+    new_table: Callable
+    lookup: partial
+    store: partial | None
+
+    def handler(self, table):
+        lookup = partial(self.lookup, table)  # of a partial: one flat partial, no Python frame of ours
+        return lookup if self.store is None else partial(_then, lookup, self.store)
+
+
+def _lut_mma_function(views: _Views, compiled: SimKernels | None, g: int, m: int, n: int, k: int, bits: int, sym: int,
+                      accum: int, tables_addr: int, tables_dtype: int, weights_addr: int, dst_space: int, dst_addr: int,
+                      dst_dtype: int):
+    sym, accum = bool(sym), bool(accum)
+    table_type, dst_type = _NP_OF_DTYPE[tables_dtype], _NP_OF_DTYPE[dst_dtype]
+    weights = partial(views.get, MEM_SP, weights_addr, _U8, (weight_plane_bytes(n, k, bits),))
+    tables = partial(views.get, MEM_SP, tables_addr, table_type, (k // g, m, table_entries(g, sym)))
+    dst = partial(_operand_view, views, dst_space, dst_addr, dst_dtype, (m, n))
+    if dst_type.kind != "i":
+        return _lut_mma_float(tables(), weights(), dst(), m, n, k, bits, g, sym, accum, views.table_cache)
+    # Integer tables: exact sums, so the lookups can go a whole weight byte at a time, through a
+    # byte-sum table (lut.bytewise_table) per version of the table bytes.
+    check, work, lo, hi, kernel, sums = _int_lut_mma_kind(compiled, g, k, bits, sym, accum, tables_dtype, dst_dtype)
+    out = views.scratch((m, n), 2, _I64) if check else None
+    store = None if out is None else partial(_checked_store, out, accum, dst(), lo, hi)
+    shape = (m, bits, k // 8, 256)
+    if kernel:  # dst is in the accumulator, weights in the scratchpad: no overlap
+        target = ((compiled.tensor(out.reshape(-1)), 0) if check
+                  else (views.flat(_MEM_OF_SPACE[dst_space], dst_type, compiled), dst_addr // dst_type.itemsize))
+        lookup = partial(kernel, views.flat(MEM_SP, _U8, compiled), weights_addr, *target, m, n, bits, k // 8)
+        new_table = partial(_new_table, partial(sums, views.flat(MEM_SP, _I8, compiled), tables_addr), shape, work,
+                            compiled.tensor)
+    else:
+        fill = partial(bytewise_table, tables(), m, k, bits, g, sym, work)
+        planes, base, idx3, idx2 = bytewise_indices(weights(), n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
+        lookup = partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((m, bits * (k // 8), n), 1, work),
+                         dst() if out is None else out)
+        new_table = partial(_new_table, fill, shape, work, None)
+    # one key per table range, shape and form (array or FFI tensor)
+    return _IntLutMma((tables_addr, m, k, bits, sym, tables_dtype, bool(kernel)), new_table, lookup, store)
 
 
 @lru_cache(maxsize=None)
@@ -765,12 +761,8 @@ def _new_table(fill: partial, shape: tuple[int, int, int, int], dtype: np.dtype,
     return partial(fill, tensor(buffer)), tensor(flat)
 
 
-def _lut_mma_float(views: _Views, g: int, k: int, bits: int, sym: int, accum: int, tables_dtype: int, dst_dtype: int,
-                   m: int, n: int, tables_addr: int, weights_addr: int, dst_space: int, dst_addr: int):
-    tables = views.get(MEM_SP, tables_addr, _NP_OF_DTYPE[tables_dtype], (k // g, m, table_entries(g, bool(sym))))
-    weights = views.get(MEM_SP, weights_addr, _U8, (weight_plane_bytes(n, k, bits),))
-    dst = _operand_view(views, dst_space, dst_addr, dst_dtype, (m, n))
-    compute = make_lut_mma(tables, weights, m, n, k, bits, g, bool(sym), views.table_cache)
+def _lut_mma_float(tables, weights, dst, m, n, k, bits, g, sym, accum, cache):
+    compute = make_lut_mma(tables, weights, m, n, k, bits, g, sym, cache)
 
     def body_float() -> None:
         res = compute()
