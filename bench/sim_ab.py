@@ -10,6 +10,12 @@ the base and the current simulator back to back, alternating which goes first, o
 program image and inputs. Both therefore see the same load at the same moment; the paired
 ratio new/base per iteration, and its median, is the figure to read.
 
+`--processes ROUNDS` runs each side in its own processes instead, alternating base and new,
+ROUNDS each, `--runs` timed runs per process, and compares the least and the median CPU times.
+One process shares more than the VM's load: the allocator's state too (memory one side frees
+is what the other side gets, without page faults), so changes to how memory is allocated, or
+that make the other side's heap shrink, only show up measured this way.
+
 Modes, as in bench/sim_throughput.py: `load` = `Program.from_bytes` + `validate_program` +
 a first run of a new `Simulator` (what `lutc sim` pays); `first` = a first run of a new
 `Simulator` on a loaded, validated program. Programs: the four of sim_throughput.py, plus
@@ -21,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import importlib
+import json
 import os
 import re
 import statistics
@@ -101,18 +109,93 @@ def same_results(a, b) -> bool:
             and all(np.array_equal(a.outputs[k], b.outputs[k]) for k in a.outputs))
 
 
+def timed_runs(side: Side, mode: str, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.process_time()
+        side.run(mode)
+        times.append(time.process_time() - start)
+    return times
+
+
+def fingerprint(result) -> str:
+    """The report text and outputs of a run, as one digest (compared between processes)."""
+    digest = hashlib.sha256(result.report.to_text().encode())
+    for name in sorted(result.outputs):
+        digest.update(name.encode() + result.outputs[name].tobytes())
+    return digest.hexdigest()
+
+
+def worker(package: str, images: Path, programs: list[str], modes: list[str], runs: int) -> None:
+    """One process of --processes: every program and mode of one side; JSON on stdout."""
+    out = {}
+    for name in programs:
+        inputs = dict(np.load(images / f"{name}.npz"))
+        side = Side(package, (images / f"{name}.bin").read_bytes(), inputs)
+        gc.collect()
+        gc.freeze()
+        for mode in modes:
+            out[f"{name} {mode}"] = {"result": fingerprint(side.run(mode)), "times": timed_runs(side, mode, runs),
+                                     "instructions": side.loaded.instruction_count}
+    print(json.dumps(out))
+
+
+def compare_processes(args, base_path: Path) -> int:
+    """--processes: alternate one process per side, `args.processes` rounds each."""
+    images = base_path / "images"
+    images.mkdir()
+    for name in args.programs.split(","):
+        blob, inputs = program_image(name)
+        (images / f"{name}.bin").write_bytes(blob)
+        np.savez(images / f"{name}.npz", **inputs)
+    rounds: dict[str, list[dict]] = {"base": [], "new": []}
+    for r in range(args.processes):
+        for label in ("base", "new") if r % 2 == 0 else ("new", "base"):
+            package = "lutcbase" if label == "base" else "lutc"
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(base_path), os.environ.get("PYTHONPATH")])))
+            done = subprocess.run([sys.executable, __file__, "--worker", package, "--images", str(images), "--programs",
+                                   args.programs, "--modes", args.modes, "--runs", str(args.runs)],
+                                  capture_output=True, text=True, env=env)
+            if done.returncode:
+                print(done.stderr[-3000:])
+                return 1
+            rounds[label].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for key in rounds["base"][0]:
+        if rounds["base"][0][key]["result"] != rounds["new"][0][key]["result"]:
+            print(f"{key}: outputs or report differ between base and new")
+            return 1
+        n = rounds["base"][0][key]["instructions"]
+        least = {label: min(min(x[key]["times"]) for x in rounds[label]) for label in rounds}
+        median = {label: statistics.median(statistics.median(x[key]["times"]) for x in rounds[label]) for label in rounds}
+        print(f"{key:<22}{n:>6} instrs  least base {least['base'] * 1e3:.2f} ms, new {least['new'] * 1e3:.2f} ms "
+              f"(new/base {least['new'] / least['base']:.3f})  median of process medians base {median['base'] * 1e3:.2f} ms, "
+              f"new {median['new'] * 1e3:.2f} ms ({median['new'] / median['base']:.3f}; {n / median['new']:,.0f} instr/s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default="HEAD", help="git revision to compare with (default: HEAD)")
     parser.add_argument("--programs", default="gemm-int8,ffn", help="gemm-int8, mlp-decode, requant-stream, ffn, ffn-1024")
     parser.add_argument("--modes", default="load,first")
     parser.add_argument("--runs", type=int, default=40, help="iterations (each runs both simulators)")
+    parser.add_argument("--processes", type=int, default=0, metavar="ROUNDS",
+                        help="compare in separate processes, alternating, ROUNDS per side (--runs runs each)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one process of --processes
+    parser.add_argument("--images", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker, args.images, args.programs.split(","), args.modes.split(","), args.runs)
+        return 0
     print(f"machine: {sim_throughput.machine()}")
+    how = (f"{args.processes} processes per side, alternating, {args.runs} runs each" if args.processes
+           else f"{args.runs} interleaved iterations")
     print(f"base: {args.base} ({subprocess.run(['git', '-C', str(ROOT), 'rev-parse', '--short', args.base], capture_output=True, text=True).stdout.strip()}); "
-          f"new: this tree; {args.runs} interleaved iterations; process CPU time")
+          f"new: this tree; {how}; process CPU time")
     with tempfile.TemporaryDirectory() as tmp:
         export_base(args.base, Path(tmp))
+        if args.processes:
+            return compare_processes(args, Path(tmp))
         sys.path.insert(0, tmp)
         for name in args.programs.split(","):
             blob, inputs = program_image(name)
@@ -127,9 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 times = {"base": [], "new": []}
                 for i in range(args.runs):
                     for label, side in (("base", base), ("new", new)) if i % 2 == 0 else (("new", new), ("base", base)):
-                        start = time.process_time()
-                        side.run(mode)
-                        times[label].append(time.process_time() - start)
+                        times[label] += timed_runs(side, mode, 1)
                 ratio = statistics.median(t_new / t_base for t_new, t_base in zip(times["new"], times["base"]))
                 summary = "  ".join(f"{label} min {min(t) * 1e3:.2f} ms, median {statistics.median(t) * 1e3:.2f} ms "
                                     f"({n / statistics.median(t):,.0f} instr/s)" for label, t in times.items())
