@@ -14,7 +14,7 @@ loaded, like parsing:
 
 Everything downstream (analysis, schedule, simulation) reads these columns, never
 instruction attributes; instruction objects are used only for error messages and for the
-few instructions whose function is prepared from one (see simulator._prepare).
+few instructions whose function is prepared from one (see functional.prepare).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ TIR and compiled by TVM's LLVM backend:
   gives the f32 product NumPy forms for narrow types, and NumPy's own f64 product for int32.
   No fast-math flag is set and the target has no FMA, so nothing is contracted or reordered.
 * `first_unwritten(flags, start, rows, width, stride, write, result)`: the walk of
-  `simulator.first_uninitialized_read` over its events (byte ranges, in rows of `width` bytes
+  `dataflow.first_uninitialized_read` over its events (byte ranges, in rows of `width` bytes
   `stride` apart): a write sets the flags, a read finds whether one of its flags is 0;
   `result[0]` = the first such read (-1: none), and no event after it is walked.
 

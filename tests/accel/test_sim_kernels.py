@@ -19,12 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lutc.backends.accel import kernels, simulator
+from lutc.backends.accel import dataflow, functional, kernels
 from lutc.backends.accel.analysis import analyze
 from lutc.backends.accel.assembler import assemble, assemble_file
 from lutc.backends.accel.compile import compile_accel
 from lutc.backends.accel.lut import bytewise_indices, bytewise_table
-from lutc.backends.accel.simulator import COMPILED_MIN, Simulator, _bytewise_lookup, _deq, _deq_direct
+from lutc.backends.accel.functional import COMPILED_MIN, _bytewise_lookup, _deq, _deq_direct
+from lutc.backends.accel.simulator import Simulator
 from lutc.diagnostics import LutcError
 
 from .conftest import PROGRAMS
@@ -135,8 +136,8 @@ def test_walk_kernel_finds_the_first_unwritten_read_as_the_python_walk(compiled,
     write = rng.random(events) < 0.5
     mem = np.zeros(events, dtype=np.int64)
     python_flags, kernel_flags = flags.copy(), flags.copy()
-    want = simulator._walk([python_flags], [0], mem, lo, hi, pattern, write)
-    got = simulator._walk_compiled(compiled.first_unwritten(), kernel_flags, lo, hi - lo, pattern, write)
+    want = dataflow._walk([python_flags], [0], mem, lo, hi, pattern, write)
+    got = dataflow._walk_compiled(compiled.first_unwritten(), kernel_flags, lo, hi - lo, pattern, write)
     assert got == want
     np.testing.assert_array_equal(kernel_flags, python_flags)  # both stop at a failing read
 
@@ -244,7 +245,7 @@ def test_compiled_mlp_runs_the_same_compiled(compiled, edge, rows, monkeypatch):
         raise AssertionError("a LUT.MMA or DEQ took the NumPy path")
 
     for name in ("_bytewise_lookup", "_deq", "_deq_direct"):
-        monkeypatch.setattr(simulator, name, numpy_path)
+        monkeypatch.setattr(functional, name, numpy_path)
     assert_same_runs(numpy_run, Simulator(edge, compiled=True).run(model.program, inputs))
 
 
@@ -260,7 +261,7 @@ def test_repeat_runs_refill_the_byte_sum_tables(edge, use):
         assert_same_runs(fresh, again)
 
 
-def never_fails(i, message):  # the `fail` callback of _kernels_for
+def never_fails(i, message):  # the `fail` callback of kernels_for
     raise AssertionError(message)
 
 
@@ -268,14 +269,14 @@ def test_auto_loads_the_kernels_only_for_enough_work(compiled, edge, monkeypatch
     monkeypatch.setattr(kernels, "is_loaded", lambda: False)  # as in a new process
     small = analyze(assemble_file(PROGRAMS / "gemv_lut2.s", edge), edge)  # one LUT.MMA, one DEQ
     assert COMPILED_MIN > 2
-    assert simulator._kernels_for(small, None, never_fails) is None
-    assert simulator._kernels_for(small, False, never_fails) is None
-    assert simulator._kernels_for(small, True, never_fails) is compiled
-    monkeypatch.setattr(simulator, "COMPILED_MIN", 2)
-    assert simulator._kernels_for(small, None, never_fails) is compiled
+    assert functional.kernels_for(small, None, never_fails) is None
+    assert functional.kernels_for(small, False, never_fails) is None
+    assert functional.kernels_for(small, True, never_fails) is compiled
+    monkeypatch.setattr(functional, "COMPILED_MIN", 2)
+    assert functional.kernels_for(small, None, never_fails) is compiled
     monkeypatch.setattr(kernels, "is_loaded", lambda: True)  # loaded already: used for any program
-    monkeypatch.setattr(simulator, "COMPILED_MIN", 1000)
-    assert simulator._kernels_for(small, None, never_fails) is compiled
+    monkeypatch.setattr(functional, "COMPILED_MIN", 1000)
+    assert functional.kernels_for(small, None, never_fails) is compiled
 
 
 def test_required_kernels_that_cannot_be_had_are_an_error(edge, monkeypatch):

@@ -1,5 +1,5 @@
 """Integer MMAs reading the same B bytes are computed together (one BLAS call at the first of
-them, see simulator._prepare_mmas). Random compute streams that rewrite A and B tiles between
+them, see functional._prepare_mmas). Random compute streams that rewrite A and B tiles between
 MMAs, accumulate and reuse accumulator slots must still give what running each MMA on its own
 gives; operand versions must match a brute-force search."""
 
@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from lutc.diagnostics import LutcError
 from lutc.backends.accel.isa import Load, Mma, Queue, Store, Sync, Vec, VecFunc, acc, sp
 from lutc.backends.accel.program import ProgramBuilder
-from lutc.backends.accel.simulator import Simulator, read_versions
+from lutc.backends.accel.dataflow import read_versions
+from lutc.backends.accel.simulator import Simulator
 
 M, K, N = 4, 32, 8
 A_TILES, B_TILES, SLOTS = 4, 2, 3

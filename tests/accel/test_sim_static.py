@@ -7,7 +7,7 @@ import pytest
 from lutc.backends.accel.analysis import analyze
 from lutc.backends.accel.isa import Load, Store, sp
 from lutc.backends.accel.program import ProgramBuilder
-from lutc.backends.accel.simulator import _first_of_each, _pack, _uninitialized_message, first_uninitialized_read
+from lutc.backends.accel.dataflow import _first_of_each, _pack, _uninitialized_message, first_uninitialized_read
 
 
 def _first_of_each_reference(keys: np.ndarray) -> list[int]:

@@ -1,0 +1,234 @@
+"""Which bytes are written when, worked out before a run: uninitialized reads, unwritten outputs,
+operand versions.
+
+Every instruction's byte ranges are static (`analysis.analyze`) and so is the execution order
+(the schedule), so the simulator's hot loop keeps no written flags: these functions answer,
+from the ranges alone, which read first sees a byte nothing wrote, which output bytes no
+write covers, and which write a read sees (its *version*: two reads of a range with the same
+version see the same bytes, which the instruction functions use to share work).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lutc.backends.accel.analysis import RANGES, SLOT_ROLES, Analysis, is_strided, write_runs
+from lutc.backends.accel.isa import Load, Store
+from lutc.backends.accel.kernels import SimKernels
+from lutc.backends.accel.program import MEM_DRAM, MEM_NAMES, TensorIndex
+
+_MEM_TITLES = ("DRAM", "scratchpad", "accumulator buffer")
+
+
+def _inside(lo: np.ndarray, hi: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
+    """Whether each [lo, hi) lies inside one of the disjoint `ranges`."""
+    if not ranges:
+        return np.zeros(len(lo), dtype=bool)
+    starts, ends = (np.array(v, dtype=np.int64) for v in zip(*sorted(ranges)))
+    k = np.searchsorted(starts, lo, side="right") - 1
+    return (k >= 0) & (hi <= ends[np.maximum(k, 0)])
+
+
+def _flag_view(flags: np.ndarray, lo: int, hi: int, rows: int, row_bytes: int, stride: int) -> np.ndarray:
+    if rows == 1 or row_bytes == stride:
+        return flags[lo:hi]
+    return np.ndarray((rows, row_bytes), dtype=flags.dtype, buffer=flags, offset=lo, strides=(stride, 1))
+
+
+def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tuple[int, int]],
+                             compiled: SimKernels | None = None):
+    """(execution position, instruction, message) of the first read of a byte nothing wrote before, or None.
+
+    Needs no data: byte ranges and the execution order (`pos`) are static. It walks, in
+    execution order (an instruction's reads before its writes), only the first occurrence of
+    each distinct read or write range, over one written flag per byte: a later occurrence
+    of a range cannot fail where the first passed, since written flags never revert. The walk
+    runs in a compiled kernel when `compiled` has it (the same events, the same result).
+    """
+    # The used ranges in execution order, with no sort: the instructions' rows taken in
+    # execution order, so a flat nonzero lists them by (position, slot).
+    n = len(pos)
+    order = np.empty(n, dtype=np.int64)
+    order[pos] = np.arange(n)
+    p, slot = np.divmod(np.flatnonzero(an.used[order]), RANGES)
+    ins = order[p]
+    flat = ins * RANGES + slot  # into the (n, RANGES) tables, raveled
+    mem, lo, hi, write = an.mem.ravel()[flat], an.lo.ravel()[flat], an.hi.ravel()[flat], an.write.ravel()[flat]
+    pat = an.pattern.reshape(-1, 3)[flat]
+    reads = ~write & ~((mem == MEM_DRAM) & _inside(lo, hi, preloaded))  # inputs and weights are written
+    if not reads.any():
+        return None
+    # Flags are kept per segment: the scratchpad, the accumulator buffer, and each DRAM tensor
+    # (every DRAM range lies inside one: validated), so a few read activations between megabytes
+    # of weights need flags for those activations only.
+    tensors = TensorIndex(an.program.tensors)
+    dram = mem == MEM_DRAM
+    segment = mem.copy()
+    segment[dram] = len(_MEM_TITLES) + np.searchsorted(np.asarray(tensors.starts, dtype=np.int64), lo[dram], side="right") - 1
+    watched = np.zeros(len(_MEM_TITLES) + len(tensors.ordered), dtype=bool)
+    watched[segment[reads]] = True  # writes to segments nobody reads need no flags
+    sel = np.flatnonzero(reads | (write & watched[segment]))
+    first = _first_of_each(np.stack([mem[sel] * 2 + write[sel], lo[sel], hi[sel] - lo[sel], pat[sel, 0], pat[sel, 2]]))
+    events = sel[first]  # each distinct range's earliest occurrence, in (position, slot) order
+    events = events[np.argsort(p[events] * (2 * RANGES) + write[events] * RANGES + slot[events], kind="stable")]
+    ev_seg, ev_lo, ev_hi = segment[events], lo[events], hi[events]
+    # Flags only for the bytes some event touches: [base, end) of each watched segment, as slices
+    # of one array (which the compiled walk takes whole).
+    base, size = [0] * len(watched), [0] * len(watched)
+    for m in np.flatnonzero(watched).tolist():
+        on = ev_seg == m
+        base[m] = int(ev_lo[on].min())
+        size[m] = int(ev_hi[on].max()) - base[m]
+    offset = np.cumsum([0] + size)
+    all_flags = np.zeros(int(offset[-1]), dtype=bool)
+    written = [all_flags[offset[m]:offset[m + 1]] for m in range(len(watched))]
+    for m in np.flatnonzero(watched[len(_MEM_TITLES):]).tolist():
+        m += len(_MEM_TITLES)  # a DRAM tensor that is read: the preloaded part of it (if any) is written
+        for a, b in preloaded:
+            a, b = max(a - base[m], 0), min(b - base[m], size[m])
+            if a < b:
+                written[m][a:b] = True
+    ev_pat, ev_write = pat[events], write[events]
+    walk = compiled and compiled.first_unwritten()
+    if walk:
+        k = _walk_compiled(walk, all_flags, offset[ev_seg] + ev_lo - np.asarray(base)[ev_seg], ev_hi - ev_lo, ev_pat,
+                           ev_write)
+    else:
+        k = _walk(written, base, ev_seg, ev_lo, ev_hi, ev_pat, ev_write)
+    if k is None:
+        return None
+    e, m, a, b = int(events[k]), int(ev_seg[k]), int(ev_lo[k]), int(ev_hi[k])
+    rows, row_bytes, stride = ev_pat[k].tolist()
+    flags = _flag_view(written[m], a - base[m], b - base[m], rows, row_bytes, stride)  # as the failing read found them
+    bad = int(np.argmin(flags.reshape(-1)))
+    if flags.ndim == 2:
+        row, col = divmod(bad, row_bytes)
+        bad = row * stride + col
+    i = int(ins[e])
+    return int(p[e]), i, _uninitialized_message(an, i, int(slot[e]), int(mem[e]), a, b, a + bad)
+
+
+def _walk(written: list, base: list, ev_seg, ev_lo, ev_hi, ev_pat, ev_write) -> int | None:
+    """The first event that reads a flag nothing set (writes set theirs, in order), or None."""
+    all_set = np.logical_and.reduce  # ndarray.all() without its Python-level wrapper
+    for k, (m, a, b, (rows, row_bytes, stride), writes) in enumerate(zip(
+            ev_seg.tolist(), ev_lo.tolist(), ev_hi.tolist(), ev_pat.tolist(), ev_write.tolist())):
+        flags = _flag_view(written[m], a - base[m], b - base[m], rows, row_bytes, stride)
+        if writes:
+            flags[...] = True
+        elif not all_set(flags, axis=None):
+            return k
+    return None
+
+
+def _walk_compiled(walk, all_flags: np.ndarray, start: np.ndarray, nbytes: np.ndarray, ev_pat: np.ndarray,
+                   ev_write: np.ndarray) -> int | None:
+    """_walk through the compiled kernel (kernels.py, first_unwritten), over all flags at once:
+    `start` is each event's first flag in `all_flags`."""
+    contiguous = (ev_pat[:, 0] == 1) | (ev_pat[:, 1] == ev_pat[:, 2])  # as _flag_view decides
+    rows = np.where(contiguous, 1, ev_pat[:, 0])
+    width = np.where(contiguous, nbytes, ev_pat[:, 1])
+    stride = np.where(contiguous, 0, ev_pat[:, 2])
+    result = np.empty(1, dtype=np.int64)
+    walk(all_flags.view(np.uint8), start, rows, width, stride, ev_write.astype(np.int64), result)
+    return None if result[0] < 0 else int(result[0])
+
+
+def _pack(keys: np.ndarray) -> np.ndarray | None:
+    """Each column of the integer (k, m) `keys` as one int64 with the same order and equality, when
+    the fields are non-negative and fit in 63 bits together (they do for real memory sizes); else None."""
+    if not keys.shape[1] or keys.min() < 0:
+        return None
+    widths = [int(row.max()).bit_length() for row in keys]
+    if sum(widths) > 63:
+        return None
+    packed = np.zeros(keys.shape[1], dtype=np.int64)
+    for row, w in zip(keys, widths):
+        packed = (packed << w) | row
+    return packed
+
+
+def _first_of_each(keys: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct column of the integer (k, m) `keys`, ascending."""
+    if not keys.shape[1]:
+        return np.zeros(0, dtype=np.int64)
+    packed = _pack(keys)
+    if packed is not None:  # one stable sort instead of a k-key lexsort
+        perm = np.argsort(packed, kind="stable")
+        ordered = packed[perm]
+        new = np.ones(len(perm), dtype=bool)
+        new[1:] = ordered[1:] != ordered[:-1]
+    else:
+        perm = np.lexsort(tuple(keys[::-1]))  # stable: ties keep their order
+        ordered = keys[:, perm]
+        new = np.ones(len(perm), dtype=bool)
+        new[1:] = (ordered[:, 1:] != ordered[:, :-1]).any(axis=0)
+    return np.sort(perm[new])
+
+
+def _uninitialized_message(an: Analysis, i: int, slot: int, m: int, lo: int, hi: int, byte: int) -> str:
+    instr = an.program.instruction(i)
+    if isinstance(instr, (Load, Store)):
+        if is_strided(an.pattern[i, :2]).any():
+            return f"read of uninitialized {_MEM_TITLES[m]}: src byte {byte:#x} was never written"
+        return f"read of uninitialized {_MEM_TITLES[m]}: src [{lo:#x}..{hi:#x}) byte {byte:#x} was never written"
+    role = SLOT_ROLES[type(instr)][slot]
+    return f"read of uninitialized {_MEM_TITLES[m]}: {role} {MEM_NAMES[m]}[{lo:#x}..{hi:#x}) byte {byte:#x} was never written"
+
+
+def unwritten_outputs(an: Analysis, preloaded: list[tuple[int, int]]) -> list[tuple[str, int]]:
+    """[(output tensor, its first byte that neither the initial image nor any write covers)]."""
+    outs = an.program.outputs
+    if not outs:
+        return []
+    run_lo, run_hi = write_runs(an, MEM_DRAM, preloaded)
+    missing = []
+    for t in outs:
+        k = int(np.searchsorted(run_lo, t.addr, side="right")) - 1
+        reach = int(run_hi[k]) if k >= 0 else t.addr
+        if reach < t.end:
+            missing.append((t.name, max(reach, t.addr)))
+    return missing
+
+
+def writes_in_order(an: Analysis, pos: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every write range in execution order: (memory, lo, hi, execution position)."""
+    wi, ws = np.nonzero(an.used & an.write)
+    by_time = np.argsort(pos[wi], kind="stable")
+    wi, ws = wi[by_time], ws[by_time]
+    return an.mem[wi, ws], an.lo[wi, ws], an.hi[wi, ws], pos[wi]
+
+
+def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot: int, writes=None) -> np.ndarray:
+    """For range `slot` of instructions `idx`: the execution position of the last write before it
+    that overlaps the range (-1: none). Two reads of a range with the same version see the same bytes.
+    `writes`: writes_in_order(an, pos), when the caller has it."""
+    wm, wl, wh, wp = writes_in_order(an, pos) if writes is None else writes
+    m, lo, hi, p = an.mem[idx, slot], an.lo[idx, slot], an.hi[idx, slot], pos[idx]
+    keys = np.stack([m, lo, hi])
+    packed = _pack(keys)
+    if packed is None:
+        ranges, which = np.unique(keys.T, axis=0, return_inverse=True)
+    else:  # one int64 per range: a plain unique instead of a (slow) row-wise one
+        _, first, which = np.unique(packed, return_index=True, return_inverse=True)
+        ranges = keys[:, first].T
+    which = which.reshape(-1)
+    before = np.searchsorted(wp, p) - 1  # the writes executed before each read: wp[:before + 1]
+    out = np.full(len(idx), -1, dtype=np.int64)
+    if len(ranges) * len(wp) <= 1 << 21:  # all at once: which writes overlap which range
+        um, ul, uh = (c[:, None] for c in ranges.T)
+        overlap = (wm == um) & (wl < uh) & (ul < wh)
+        last = np.maximum.accumulate(np.where(overlap, np.arange(len(wp)), -1), axis=1)  # last overlapping write so far
+        if len(wp):
+            k = np.where(before >= 0, last[which, np.maximum(before, 0)], -1)
+            out = np.where(k >= 0, wp[np.maximum(k, 0)], -1)
+        return out
+    for u, (um, ul, uh) in enumerate(ranges.tolist()):  # many ranges and writes: one range at a time
+        hits = wp[(wm == um) & (wl < uh) & (ul < wh)]
+        if len(hits):
+            sel = np.flatnonzero(which == u)
+            k = np.searchsorted(hits, p[sel]) - 1
+            out[sel] = np.where(k >= 0, hits[np.maximum(k, 0)], -1)
+    return out
+
+

@@ -1,0 +1,748 @@
+"""The functional model: one function per instruction, over NumPy views of the memories.
+
+`prepare` turns a validated program into `handlers[i]()`, each performing instruction i on
+the simulator's memories (DRAM, scratchpad, accumulator buffer: flat byte arrays), so that
+the hot loop is one call per instruction. The functions are made once per program from the
+instruction columns, shared by instructions that are equal, and take their work from what is
+static: operand versions (`dataflow.read_versions`) say when two reads see the same bytes,
+which is how integer MMAs share one BLAS call and LUT.MMAs one byte-sum table. Integer
+LUT.MMA lookups and VEC.DEQ epilogues run through the TVM-compiled kernels of `kernels.py`
+where they apply (the same bits as the NumPy code here). An instruction function raises
+`timing.Hazard` for what needs data to detect (accumulator overflow, NaN to integer).
+"""
+
+from __future__ import annotations
+
+import heapq
+import operator
+from functools import lru_cache, partial
+from itertools import repeat
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from lutc.backends.accel import kernels
+from lutc.backends.accel.analysis import Analysis, is_strided
+from lutc.backends.accel.columns import distinct_rows
+from lutc.backends.accel.config import AccelConfig
+from lutc.backends.accel.dataflow import read_versions, writes_in_order
+from lutc.backends.accel.isa import (
+    Bcast, DType, Load, LutBuild, LutMma, Mma, Operand, Red, RedFunc, Store, Vec, VecFunc,
+)
+from lutc.backends.accel.kernels import SimKernels
+from lutc.backends.accel.lut import (
+    TABLE_QMAX, build_tables, lut_mma_bound, make_lut_mma, bytewise_indices, bytewise_table, table_block_layout, table_entries,
+    weight_plane_bytes,
+)
+from lutc.backends.accel.program import MEM_ACC, MEM_SP
+from lutc.backends.accel.timing import Hazard
+
+_MEM_OF_SPACE = (MEM_SP, MEM_SP, MEM_ACC)  # by Space code (NONE never reaches a body)
+_NP_OF_DTYPE = tuple(d.np for d in DType)  # by DType code
+
+
+class Views:
+    """The memories; typed views of them, shared by the instructions that name the same operand;
+    scratch buffers (instructions run one at a time, so one per shape suffices); caches."""
+
+    def __init__(self, mems: list[np.ndarray]):
+        self.mems = mems
+        self._views: dict[tuple, np.ndarray] = {}
+        self._scratch: dict[tuple, np.ndarray] = {}
+        self.table_cache: dict = {}  # LUT tables prepared for lookup, by content (see lut.py)
+        self.converted: dict = {}  # MMA operands converted for BLAS, by (range, version)
+        self._flat: dict = {}  # whole memories as typed FFI tensors, for the compiled kernels
+
+    def get(self, mem: int, addr: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        key = (mem, addr, dtype, shape)
+        v = self._views.get(key)
+        if v is None:
+            v = self._views[key] = np.ndarray(shape, dtype=dtype, buffer=self.mems[mem], offset=addr)
+        return v
+
+    def operand(self, op: Operand, shape: tuple[int, ...]) -> np.ndarray:
+        return self.get(_MEM_OF_SPACE[op.space], op.addr, _NP_OF_DTYPE[op.dtype], shape)
+
+    def flat(self, mem: int, dtype: np.dtype, compiled: SimKernels):
+        """Memory `mem` as one flat array of `dtype`, as a kernel argument (typed operands are
+        aligned to their size, so an operand at byte addr is element addr // itemsize)."""
+        key = (mem, dtype.num)
+        t = self._flat.get(key)
+        if t is None:
+            raw = self.mems[mem]
+            t = self._flat[key] = compiled.tensor(raw[:raw.size - raw.size % dtype.itemsize].view(dtype))
+        return t
+
+    def scratch(self, shape: tuple[int, ...], slot: int = 0, dtype=np.float32) -> np.ndarray:
+        key = (shape, slot, dtype)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = np.empty(shape, dtype=dtype)
+        return buf
+
+
+# Below this many LUT.MMA and VEC.DEQ instructions, NumPy finishes sooner than loading the
+# compiled kernels (~0.2 s, once per process) takes.
+COMPILED_MIN = 64
+
+
+def kernels_for(an: Analysis, compiled: bool | None, fail) -> SimKernels | None:
+    """The compiled kernels this run uses (see Simulator), or None for NumPy throughout."""
+    if compiled is False:
+        return None
+    if compiled is None and not kernels.is_loaded():
+        vec = an.groups.get(Vec)
+        deqs = 0 if vec is None else int(np.count_nonzero(an.columns[Vec]["func"] == int(VecFunc.DEQ)))
+        if len(an.groups.get(LutMma, ())) + deqs < COMPILED_MIN:
+            return None
+    found = kernels.sim_kernels()
+    if found is None and compiled:
+        raise fail(None, f"the compiled simulator kernels are unavailable ({kernels.unavailable_reason})")
+    return found
+
+
+def prepare(an: Analysis, views: Views, pos: np.ndarray, compiled: SimKernels | None = None) -> list:
+    """handlers[i]() performs instruction i; None for SYNC and FINISH. `compiled`: the kernels
+    integer LUT.MMAs and VEC.DEQs run through where they apply."""
+    handlers: list = [None] * an.n
+    _prepare_dmas(an, views.mems, handlers)
+    writes = writes_in_order(an, pos) if Mma in an.groups or LutMma in an.groups else None  # for operand versions
+    # Compute: a closure per distinct instruction (equal field columns), over shared views.
+    # Distinct rows come from the columns, not from hashing instruction objects (slow).
+    instruction = an.program.instruction
+    for cls in (LutBuild, LutMma, Mma, Vec, Red):
+        idx = an.groups.get(cls)
+        if idx is None:
+            continue
+        cols = an.columns[cls]
+        todo = idx
+        if cls is Vec:  # VEC.DEQ epilogues differ only in addresses: built in bulk, no closure each
+            deq = cols["func"] == int(VecFunc.DEQ)
+            if deq.any():  # once per distinct DEQ (equal columns), shared like the closures below
+                deq_cols = {name: c[deq] for name, c in cols.items()}
+                first, which = distinct_rows(deq_cols)
+                made: list = [None] * len(first)
+                _prepare_deq(range(len(first)), {name: c[first] for name, c in deq_cols.items()}, views, made, compiled)
+                for i, w in zip(idx[deq].tolist(), which.tolist()):
+                    handlers[i] = made[w]
+                todo = idx[~deq]
+                cols = {name: c[~deq] for name, c in cols.items()}
+        if not len(todo):
+            continue
+        if cls is Mma:  # prepared from the columns; their functions take operand versions
+            _prepare_mmas(an, todo, cols, views, pos, writes, handlers)
+            continue
+        if cls is LutMma:
+            _prepare_lut_mmas(an, todo, cols, views, pos, writes, handlers, compiled)
+            continue
+        make = _BODIES[cls]
+        first, which = distinct_rows(cols)
+        made = [make(instruction(i), views, an.config) for i in todo[first].tolist()]
+        for i, w in zip(todo.tolist(), which.tolist()):
+            handlers[i] = made[w]
+    return handlers
+
+
+def _prepare_dmas(an: Analysis, mems: list[np.ndarray], handlers: list) -> None:
+    """handlers[i] for every LOAD and STORE. A DMA runs no Python code of ours: a contiguous one is a
+    memoryview slice assignment (a memmove, a fifth of np.copyto's per-call cost), a strided one
+    an assignment between two views (`dst[...] = src`: half of np.copyto's cost, which goes
+    through a Python-level dispatcher). The contiguous ones are made by `map`, per pair of memories:
+    thousands of them, so no Python loop per DMA."""
+    raw = [memoryview(mem) for mem in mems]
+    idx = np.concatenate([an.groups[cls] for cls in (Load, Store) if cls in an.groups] or [np.zeros(0, np.int64)])
+    src_mem, dst_mem = an.mem[idx, 0], an.mem[idx, 1]
+    strided = is_strided(an.pattern[idx, 0]) | is_strided(an.pattern[idx, 1])
+    two_d = idx[strided]
+    made = map(partial, repeat(operator.setitem), _pattern_views(mems, an, two_d, 1), repeat(Ellipsis),
+               _pattern_views(mems, an, two_d, 0))
+    for i, handler in zip(two_d.tolist(), made):
+        handlers[i] = handler
+    for sm, dm in set(zip(src_mem[~strided].tolist(), dst_mem[~strided].tolist())):
+        sel = idx[~strided & (src_mem == sm) & (dst_mem == dm)]
+        made = map(partial, repeat(raw[dm].__setitem__), map(slice, an.lo[sel, 1].tolist(), an.hi[sel, 1].tolist()),
+                   map(raw[sm].__getitem__, map(slice, an.lo[sel, 0].tolist(), an.hi[sel, 0].tolist())))
+        for i, handler in zip(sel.tolist(), made):
+            handlers[i] = handler
+
+
+def _pattern_views(mems: list[np.ndarray], an: Analysis, idx: np.ndarray, slot: int) -> list[np.ndarray]:
+    """Range `slot` of instructions `idx` as (rows, row_bytes) byte views, strided or not. Ranges with
+    the same memory and pattern are rows of one window view (one view per start byte), so each
+    is a plain index into it, made by `map` (no Python frame per range)."""
+    mem, pattern, lo = an.mem[idx, slot], an.pattern[idx, slot], an.lo[idx, slot]
+    first, which = distinct_rows({"mem": mem, "rows": pattern[:, 0], "row_bytes": pattern[:, 1], "stride": pattern[:, 2]})
+    windows = []
+    for m, (rows, row_bytes, stride) in zip(mem[first].tolist(), pattern[first].tolist()):
+        buf, span = mems[m], (rows - 1) * stride + row_bytes
+        windows.append(np.ndarray((len(buf) - span + 1, rows, row_bytes), dtype=buf.dtype, buffer=buf, strides=(1, stride, 1)))
+    if len(windows) == 1:  # the usual case: one pattern
+        return list(map(windows[0].__getitem__, lo.tolist()))
+    return [windows[w][start] for w, start in zip(which.tolist(), lo.tolist())]
+
+
+# ---------------------------------------------------------------------------------------
+# Instruction bodies
+# ---------------------------------------------------------------------------------------
+
+_I8, _U8, _I32, _I64, _F32 = (np.dtype(t) for t in (np.int8, np.uint8, np.int32, np.int64, np.float32))
+_INT_RANGE = {np.dtype(np.int8): (-128, 127), np.dtype(np.int16): (-32768, 32767),
+              np.dtype(np.int32): (-(1 << 31), (1 << 31) - 1), np.dtype(np.uint8): (0, 255)}
+
+
+def _float_bounds(lo: int, hi: int) -> tuple[np.float32, np.float32]:
+    """The f32 values nearest inside [lo, hi]: f32(2^31 - 1) rounds up to 2^31, which no int32 holds."""
+    flo, fhi = np.float32(lo), np.float32(hi)
+    return (np.nextafter(flo, np.float32(0)) if flo < lo else flo), (np.nextafter(fhi, np.float32(0)) if fhi > hi else fhi)
+
+
+_FLOAT_CLIP = {dtype: _float_bounds(lo, hi) for dtype, (lo, hi) in _INT_RANGE.items()}
+
+
+def _store_result(dst: np.ndarray, result: np.ndarray) -> None:
+    """Write a float32 or int64 result into dst: floats cast, ints round-half-even and saturate.
+    A float result is a temporary of the caller's and is rounded in place."""
+    if dst.dtype.kind in "iu":
+        # np.maximum / np.minimum rather than np.clip: the same result, a third of the per-call cost.
+        if result.dtype.kind == "f":
+            lo, hi = _FLOAT_CLIP[dst.dtype]
+            np.rint(result, out=result)
+            np.maximum(result, lo, out=result)
+            np.minimum(result, hi, out=result)
+            total = np.add.reduce(result, axis=None)
+            if total != total:  # clipped values are finite, so only a NaN makes the sum NaN
+                raise Hazard(f"NaN converted to {dst.dtype.name}")
+        else:
+            lo, hi = _INT_RANGE[dst.dtype]
+            result = np.minimum(np.maximum(result, lo), hi)
+    dst[...] = result
+
+
+def _body_lut_build(instr: LutBuild, views: Views, config: AccelConfig):
+    g = config.lut.group
+    x = views.operand(instr.src, (instr.rows, instr.k))
+    _, params_at, _ = table_block_layout(instr.rows, instr.k, g, instr.sym, instr.dst.dtype.size, instr.qgroup)
+    entries = views.get(MEM_SP, instr.dst.addr, instr.dst.dtype.np, (instr.k // g, instr.rows, table_entries(g, instr.sym)))
+    params = views.get(MEM_SP, instr.dst.addr + params_at, np.dtype(np.float32), (instr.k // instr.qgroup, 2, instr.rows))
+    tdtype, sym, qgroup = instr.dst.dtype.np, instr.sym, instr.qgroup
+
+    def body() -> None:
+        try:
+            e, p = build_tables(x, g, sym, tdtype, qgroup)
+        except ValueError as err:
+            raise Hazard(str(err)) from None
+        entries[...] = e
+        params[...] = p
+
+    return body
+
+
+def _overflow(dtype: np.dtype, value: np.ndarray, what: str) -> Hazard:
+    lo, hi = _INT_RANGE[dtype]
+    bad = value[(value < lo) | (value > hi)]
+    return Hazard(f"{what} overflows the {dtype.name} accumulator: {int(bad.flat[0])} is outside [{lo}, {hi}]")
+
+
+_LUT_MMA_FIELDS = ("m", "n", "k", "bits", "sym", "accum", "tables.addr", "tables.dtype", "weights.addr", "dst.space",
+                   "dst.addr", "dst.dtype")
+
+
+def _prepare_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: np.ndarray, writes: tuple,
+                      handlers: list, compiled: SimKernels | None) -> None:
+    """handlers[i] for the LUT.MMAs `idx` (field columns `cols`), made once per distinct LUT.MMA
+    from the columns (no instruction object). An integer LUT.MMA looks up a byte-sum table made
+    from the version of its table bytes (read_versions: the last write before the read is
+    static). The first reader of each version, in execution order, fills that table, in a
+    buffer made here; every later reader only looks up."""
+    first, which = distinct_rows(cols)
+    made = [_lut_mma_function(views, compiled, an.config.lut.group, *row)
+            for row in zip(*(cols[name][first].tolist() for name in _LUT_MMA_FIELDS))]
+    by_pos = np.argsort(pos[idx], kind="stable")
+    tables: dict = {}  # (table key, version) -> the byte-sum table its readers look up
+    readers: dict = {}  # (distinct LUT.MMA, table key, version) -> their handler after the first reader
+    for i, w, v in zip(idx[by_pos].tolist(), which[by_pos].tolist(),
+                       read_versions(an, pos, idx, 0, writes)[by_pos].tolist()):
+        f = made[w]
+        if not isinstance(f, _IntLutMma):
+            handlers[i] = f
+            continue
+        key = (f.table_key, v)
+        if key not in tables:  # the first reader of this version: fills the table, then looks up
+            fill, table = tables[key] = f.new_table()
+            handlers[i] = partial(_then, fill, f.handler(table))
+            continue
+        handler = readers.get((w, key))
+        if handler is None:
+            handler = readers[(w, key)] = f.handler(tables[key][1])
+        handlers[i] = handler
+
+
+def _then(first, second) -> None:
+    first()
+    second()
+
+
+class _IntLutMma(NamedTuple):
+    """An integer LUT.MMA (see _prepare_lut_mmas): `lookup(table)` sums into dst, or into an
+    int64 tile that `store()` checks and stores; `new_table()` -> (fill, table): a byte-sum
+    table buffer and what fills it from the current table bytes."""
+    table_key: tuple
+    new_table: Callable
+    lookup: partial
+    store: partial | None
+
+    def handler(self, table):
+        lookup = partial(self.lookup, table)  # of a partial: one flat partial, no Python frame of ours
+        return lookup if self.store is None else partial(_then, lookup, self.store)
+
+
+def _lut_mma_function(views: Views, compiled: SimKernels | None, g: int, m: int, n: int, k: int, bits: int, sym: int,
+                      accum: int, tables_addr: int, tables_dtype: int, weights_addr: int, dst_space: int, dst_addr: int,
+                      dst_dtype: int):
+    sym, accum = bool(sym), bool(accum)
+    table_type, dst_type = _NP_OF_DTYPE[tables_dtype], _NP_OF_DTYPE[dst_dtype]
+    weights = partial(views.get, MEM_SP, weights_addr, _U8, (weight_plane_bytes(n, k, bits),))
+    tables = partial(views.get, MEM_SP, tables_addr, table_type, (k // g, m, table_entries(g, sym)))
+    dst = partial(_operand_view, views, dst_space, dst_addr, dst_dtype, (m, n))
+    if dst_type.kind != "i":
+        return _lut_mma_float(tables(), weights(), dst(), m, n, k, bits, g, sym, accum, views.table_cache)
+    # Integer tables: exact sums, so the lookups can go a whole weight byte at a time, through a
+    # byte-sum table (lut.bytewise_table) per version of the table bytes.
+    check, work, lo, hi, kernel, sums = _int_lut_mma_kind(compiled, g, k, bits, sym, accum, tables_dtype, dst_dtype)
+    out = views.scratch((m, n), 2, _I64) if check else None
+    store = None if out is None else partial(_checked_store, out, accum, dst(), lo, hi)
+    shape = (m, bits, k // 8, 256)
+    if kernel:  # dst is in the accumulator, weights in the scratchpad: no overlap
+        target = ((compiled.tensor(out.reshape(-1)), 0) if check
+                  else (views.flat(_MEM_OF_SPACE[dst_space], dst_type, compiled), dst_addr // dst_type.itemsize))
+        lookup = partial(kernel, views.flat(MEM_SP, _U8, compiled), weights_addr, *target, m, n, bits, k // 8)
+        new_table = partial(_new_table, partial(sums, views.flat(MEM_SP, _I8, compiled), tables_addr), shape, work,
+                            compiled.tensor)
+    else:
+        fill = partial(bytewise_table, tables(), m, k, bits, g, sym, work)
+        planes, base, idx3, idx2 = bytewise_indices(weights(), n, k, bits, views.scratch((bits, k // 8, n), 0, np.intp))
+        lookup = partial(_bytewise_lookup, planes, base, idx3, idx2, views.scratch((m, bits * (k // 8), n), 1, work),
+                         dst() if out is None else out)
+        new_table = partial(_new_table, fill, shape, work, None)
+    # one key per table range, shape and form (array or FFI tensor)
+    return _IntLutMma((tables_addr, m, k, bits, sym, tables_dtype, bool(kernel)), new_table, lookup, store)
+
+
+@lru_cache(maxsize=None)
+def _int_lut_mma_kind(compiled: SimKernels | None, g: int, k: int, bits: int, sym: bool, accum: bool, tables_dtype: int,
+                      dst_dtype: int) -> tuple:
+    """What the integer LUT.MMAs of one kind share: (check, work type, lo, hi, lookup kernel,
+    byte-sum kernel); both kernels None where they do not apply."""
+    table_type, dst_type = _NP_OF_DTYPE[tables_dtype], _NP_OF_DTYPE[dst_dtype]
+    lo, hi = _INT_RANGE[dst_type]
+    # int8 entries have magnitude <= 128, so no sum exceeds `bound`: small enough tiles cannot
+    # overflow (no check), and int32 lookups (half the bytes of int64) are exact below 2^31.
+    bound = lut_mma_bound(TABLE_QMAX + 1, k, bits, g)
+    check = accum or bound > hi
+    work = _I32 if bound <= _INT_RANGE[_I32][1] else _I64
+    # |every partial sum| <= the static bound <= the accumulator's maximum: summing straight into
+    # dst is exact (the same integers as an int64 sum), with no temporary. Otherwise into int64,
+    # then checked and stored.
+    kernel = compiled and compiled.lut_mma(work, _I64 if check else dst_type)
+    sums = compiled and table_type == np.int8 and compiled.byte_sums(work, g, sym)
+    return (check, work, lo, hi) + ((kernel, sums) if kernel and sums else (None, None))
+
+
+def _new_table(fill: partial, shape: tuple[int, int, int, int], dtype: np.dtype, tensor):
+    """(fill, table): a byte-sum table buffer of `shape` (rows, planes, k/8, 256), as the lookup
+    takes it ((rows, planes * k/8 * 256); an FFI tensor for the kernels), and `fill()`."""
+    buffer = np.empty(shape, dtype=dtype)
+    flat = buffer.reshape(shape[0], -1)
+    if tensor is None:
+        return partial(fill, out=buffer), flat
+    return partial(fill, tensor(buffer)), tensor(flat)
+
+
+def _lut_mma_float(tables, weights, dst, m, n, k, bits, g, sym, accum, cache):
+    compute = make_lut_mma(tables, weights, m, n, k, bits, g, sym, cache)
+
+    def body_float() -> None:
+        res = compute()
+        if accum:
+            res = dst.astype(np.float32) + res
+        dst[...] = res
+
+    return body_float
+
+
+def _bytewise_lookup(planes, base, idx3, idx2, looked, out, tables) -> None:
+    """out = the sum of every weight byte's byte-sum table entry (lut.make_lut_mma_bytewise), in out's type."""
+    np.add(planes, base, out=idx3)
+    tables.take(idx2, axis=1, out=looked, mode="clip")  # indices are in range (bytes < 256): no check, no buffer
+    np.add.reduce(looked, axis=1, out=out)
+
+
+def _checked_store(out: np.ndarray, accum: bool, dst: np.ndarray, lo: int, hi: int) -> None:
+    if accum:
+        out += dst
+    if out.min() < lo or out.max() > hi:
+        raise _overflow(dst.dtype, out, "LUT.MMA result")
+    dst[...] = out
+
+
+_EXACT_F32, _EXACT_F64 = 1 << 24, 1 << 53  # integers of magnitude up to these are exact in f32 / f64
+
+
+def _operand_view(views: Views, space: int, addr: int, dtype: int, shape: tuple[int, int]) -> np.ndarray:
+    return views.get(_MEM_OF_SPACE[space], addr, _NP_OF_DTYPE[dtype], shape)
+
+
+def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: np.ndarray, writes: tuple,
+                  handlers: list) -> None:
+    """handlers[i] for the MMAs `idx` (field columns `cols`; `writes`: writes_in_order).
+
+    Integer MMAs reading the same B range with the same version (the last write before the read,
+    see read_versions) form a batch, in execution order, as long as each one's A bytes are final
+    before the batch's first MMA runs (its A version comes earlier): that first MMA computes every
+    product of the batch with one BLAS call, and each MMA, at its own time, only accumulates and
+    stores its rows (a GEMM's m-tiles sharing a B tile cost one call instead of one each). The
+    products are exact integers (see _mma_work_dtype), so batching changes no bit; overflow is
+    still checked by the MMA that stores it, at its own time.
+    """
+    versions = read_versions(an, pos, np.concatenate([idx, idx]), np.repeat([0, 1], len(idx)), writes)
+    a_versions, b_versions = versions[:len(idx)], versions[len(idx):]
+    integer = _IS_INT_DTYPE[cols["dst.dtype"]]
+    for r in np.flatnonzero(~integer).tolist():  # float MMAs: one at a time
+        m, n, k, transpose_b = (int(cols[name][r]) for name in ("m", "n", "k", "transpose_b"))
+        a, b, dst = (_operand_view(views, *(int(cols[f"{op}.{field}"][r]) for field in ("space", "addr", "dtype")), shape)
+                     for op, shape in (("a", (m, k)), ("b", (n, k) if transpose_b else (k, n)), ("dst", (m, n))))
+        handlers[int(idx[r])] = _body_mma_float(a, b, dst, bool(transpose_b), bool(cols["accum"][r]))
+    rows = np.flatnonzero(integer)
+    if not len(rows):
+        return
+    keys = {name: cols[name][rows] for name in _MMA_BATCH_KEY}
+    keys["b.version"] = b_versions[rows]
+    _, key = distinct_rows(keys)  # MMAs with equal keys read the same B bytes
+    where = pos[idx]
+    rows = rows[np.lexsort((where[rows], key))]  # by key, each group in execution order
+    batches = _split_batches(key[rows], where[rows], a_versions[rows])
+    # Everything per MMA in batch order, as lists; per batch, whether its A tiles lie back to back.
+    c = {name: cols[name][rows] for name in _MMA_FIELDS}
+    a_size = c["m"] * c["k"] * _DTYPE_ITEMSIZE[c["a.dtype"]]
+    adjacent = (np.diff(c["a.addr"]) == a_size[:-1]) & (np.diff(c["a.space"]) == 0)  # row r + 1 follows row r
+    breaks = np.concatenate([[0], np.cumsum(~adjacent)])
+    first, stop = (np.array(v, dtype=np.int64) for v in zip(*batches))
+    stacked = (breaks[stop - 1] == breaks[first]).tolist()
+    # An MMA whose store needs no Python: nothing to accumulate, and no product can overflow dst.
+    plain = ((c["accum"] == 0) & (c["k"] * _MAGNITUDE[c["a.dtype"]] * _MAGNITUDE[c["b.dtype"]] <= _INT_MAX[c["dst.dtype"]])).tolist()
+    c = {name: v.tolist() for name, v in c.items()}
+    ins, where, a_versions, b_versions = idx[rows].tolist(), where[rows].tolist(), a_versions[rows].tolist(), b_versions[rows].tolist()
+    dst_keys = list(zip(c["dst.space"], c["dst.addr"], c["dst.dtype"], zip(c["m"], c["n"])))
+    dst_of = {key: _operand_view(views, *key) for key in set(dst_keys)}
+    dsts = list(map(dst_of.__getitem__, dst_keys))
+    results = _ResultBuffers()
+    for (lo, hi), back_to_back in zip(batches, stacked):
+        m, n, k, a_space, a_dtype, b_dtype = (c[name][lo] for name in ("m", "n", "k", "a.space", "a.dtype", "b.dtype"))
+        work = _mma_work_dtype(k, _NP_OF_DTYPE[a_dtype], _NP_OF_DTYPE[b_dtype])
+        out = results.take((hi - lo, m, n), work, where[lo], where[hi - 1])
+        if back_to_back:  # one view of all A tiles (a GEMM's m-tiles)
+            a_sources = (_operand_view(views, a_space, c["a.addr"][lo], a_dtype, ((hi - lo) * m, k)),)
+        else:
+            a_sources = tuple(_operand_view(views, space, addr, a_dtype, (m, k))
+                              for space, addr in zip(c["a.space"][lo:hi], c["a.addr"][lo:hi]))
+        b = _operand_view(views, c["b.space"][lo], c["b.addr"][lo], b_dtype, (n, k) if c["transpose_b"][lo] else (k, n))
+        compute = partial(_mma_batch, views.converted, work, (tuple(map(id, a_sources)), tuple(a_versions[lo:hi])),
+                          a_sources, (id(b), b_versions[lo]), b, bool(c["transpose_b"][lo]), out.reshape(-1, n))
+        if all(plain[lo:hi]):  # plain (exact) casts into the accumulator, made by map
+            made = map(partial, repeat(operator.setitem), dsts[lo:hi], repeat(Ellipsis), out)
+        else:
+            made = (partial(operator.setitem, dst, Ellipsis, res) if is_plain else
+                    partial(_mma_store, res, bool(accum), dst, *_INT_RANGE[dst.dtype])
+                    for dst, res, is_plain, accum in zip(dsts[lo:hi], out, plain[lo:hi], c["accum"][lo:hi]))
+        for i, store in zip(ins[lo:hi], made):
+            handlers[i] = store
+        handlers[ins[lo]] = partial(_compute_then_store, compute, handlers[ins[lo]])
+
+
+_MMA_FIELDS = ("m", "n", "k", "accum", "transpose_b", "a.space", "a.addr", "a.dtype", "b.space", "b.addr", "b.dtype",
+               "dst.space", "dst.addr", "dst.dtype")
+_MMA_BATCH_KEY = ("m", "n", "k", "transpose_b", "a.dtype", "b.space", "b.addr", "b.dtype")
+_IS_INT_DTYPE = np.array([_NP_OF_DTYPE[code].kind == "i" for code in range(len(_NP_OF_DTYPE))])
+_DTYPE_ITEMSIZE = np.array([_NP_OF_DTYPE[code].itemsize for code in range(len(_NP_OF_DTYPE))], dtype=np.int64)
+
+
+def _split_batches(key: np.ndarray, where: np.ndarray, a_version: np.ndarray) -> list[tuple[int, int]]:
+    """[lo, hi) runs of MMAs (grouped by `key`, in execution order within a group) that form batches:
+    a group splits where an MMA's A version is not before the current batch's first MMA."""
+    starts = np.flatnonzero(np.diff(key, prepend=-1) != 0).tolist() + [len(key)]
+    head_pos = np.repeat(where[starts[:-1]], np.diff(starts))
+    if (a_version < head_pos).all():  # the usual case: every group is one batch
+        return list(zip(starts[:-1], starts[1:]))
+    batches = []
+    where, a_version = where.tolist(), a_version.tolist()
+    for lo, hi in zip(starts[:-1], starts[1:]):
+        head = lo
+        for r in range(lo + 1, hi):
+            if a_version[r] >= where[head]:
+                batches.append((head, r))
+                head = r
+        batches.append((head, hi))
+    return batches
+
+
+class _ResultBuffers:
+    """Result buffers for MMA batches, reused once every MMA of the batch holding one has stored."""
+
+    def __init__(self):
+        self._free: dict[tuple, list] = {}  # (shape, dtype) -> heap of (last position using it, n, buffer)
+
+    def take(self, shape: tuple[int, int], dtype, first: int, last: int) -> np.ndarray:
+        heap = self._free.setdefault((shape, dtype), [])
+        if heap and heap[0][0] < first:
+            _, _, buf = heapq.heappop(heap)
+        else:
+            buf = np.empty(shape, dtype=dtype)
+        heapq.heappush(heap, (last, id(buf), buf))
+        return buf
+
+
+def _mma_work_dtype(k: int, a_dtype: np.dtype, b_dtype: np.dtype):
+    """The narrowest float type whose BLAS sums of k products of these integers are exact."""
+    bound = k * _INT_MAGNITUDE[a_dtype] * _INT_MAGNITUDE[b_dtype]  # the largest |A . B| entry
+    if bound > _EXACT_F64:  # pragma: no cover - k beyond 2^37 for 8-bit operands
+        raise Hazard(f"MMA with k = {k} is too long to simulate exactly")
+    return np.float32 if bound <= _EXACT_F32 else np.float64
+
+
+_INT_MAGNITUDE = {dtype: max(-lo, hi) for dtype, (lo, hi) in _INT_RANGE.items()}
+# By DType code (0 for floats): the largest magnitude of an integer type, and its largest value.
+_MAGNITUDE = np.array([_INT_MAGNITUDE.get(_NP_OF_DTYPE[code], 0) for code in range(len(_NP_OF_DTYPE))], dtype=np.int64)
+_INT_MAX = np.array([_INT_RANGE.get(_NP_OF_DTYPE[code], (0, 0))[1] for code in range(len(_NP_OF_DTYPE))], dtype=np.int64)
+
+
+def _converted(converted: dict, key, sources: tuple[np.ndarray, ...], work) -> np.ndarray:
+    """An MMA operand (its row blocks `sources`) converted for BLAS, once per (ranges, versions)."""
+    x = converted.get(key)
+    if x is None:
+        if len(converted) > 256:  # keep memory bounded; a miss only costs a conversion
+            converted.pop(next(iter(converted)))
+        x = converted[key] = sources[0].astype(work) if len(sources) == 1 else np.concatenate(sources, dtype=work)
+    return x
+
+
+def _mma_batch(converted, work, a_key, a_sources, b_key, b, transpose_b, out) -> None:
+    """The products of one batch of integer MMAs, into `out` (exact: see _mma_work_dtype)."""
+    bm = _converted(converted, b_key, (b,), work)
+    np.matmul(_converted(converted, a_key, a_sources, work), bm.T if transpose_b else bm, out=out)
+
+
+def _mma_store(res, accum, dst, lo, hi) -> None:
+    """One MMA's rows of its batch's products: accumulate, check overflow, store."""
+    if accum:
+        res = res.astype(np.int64)
+        res += dst
+    if res.min() < lo or res.max() > hi:
+        raise _overflow(dst.dtype, res.astype(np.int64), "MMA result")
+    dst[...] = res
+
+
+def _compute_then_store(compute, store) -> None:
+    compute()
+    store()
+
+
+def _body_mma_float(a: np.ndarray, b: np.ndarray, dst: np.ndarray, transpose_b: bool, accum: bool):
+    def body_float() -> None:
+        bm = b.T if transpose_b else b
+        res = a.astype(np.float32) @ bm.astype(np.float32)
+        if accum:
+            res = dst.astype(np.float32) + res
+        dst[...] = res
+
+    return body_float
+
+
+def _vec_source(views: Views, op: Operand, rows: int, cols: int) -> np.ndarray:
+    shape = {Bcast.TILE: (rows, cols), Bcast.COL: (cols,), Bcast.ROW: (rows, 1), Bcast.SCALAR: (1,)}[op.bcast]
+    return views.operand(op, shape)
+
+
+_INT_FUNCS = {VecFunc.MOV, VecFunc.ADD, VecFunc.SUB, VecFunc.MUL, VecFunc.MAX, VecFunc.MIN, VecFunc.FMA, VecFunc.RELU}
+_GELU_C = np.float32(np.sqrt(2.0 / np.pi))
+
+
+def _vec_math(func: VecFunc, a, b, c, imm):
+    """The result of a VEC function as a new array (callers may modify it)."""
+    if func is VecFunc.MOV:
+        return a.copy()
+    if func is VecFunc.ADD:
+        return a + b
+    if func is VecFunc.SUB:
+        return a - b
+    if func is VecFunc.MUL:
+        return a * b
+    if func is VecFunc.MAX:
+        return np.maximum(a, b)
+    if func is VecFunc.MIN:
+        return np.minimum(a, b)
+    if func is VecFunc.FMA:
+        return a * b + c
+    if func is VecFunc.MULI:
+        return a * imm
+    if func is VecFunc.ADDI:
+        return a + imm
+    if func is VecFunc.RELU:
+        return np.maximum(a, a.dtype.type(0))
+    if func is VecFunc.EXP:
+        return np.exp(a)
+    if func is VecFunc.RSQRT:
+        return np.float32(1) / np.sqrt(a)
+    if func is VecFunc.RECIP:
+        return np.float32(1) / a
+    if func is VecFunc.SIGMOID:
+        return np.float32(1) / (np.float32(1) + np.exp(-a))
+    if func is VecFunc.SILU:
+        return a / (np.float32(1) + np.exp(-a))
+    if func is VecFunc.TANH:
+        return np.tanh(a)
+    if func is VecFunc.GELU:
+        inner = _GELU_C * (a + np.float32(0.044715) * a * a * a)
+        return np.float32(0.5) * a * (np.float32(1) + np.tanh(inner))
+    raise AssertionError(func)  # pragma: no cover - DEQ is handled by the caller
+
+
+def _body_vec(instr: Vec, views: Views, config: AccelConfig):
+    rows, cols, func, accum = instr.rows, instr.cols, instr.func, instr.accum
+    dst = views.operand(instr.dst, (rows, cols))
+    imm = np.float32(instr.imm)
+    if func is VecFunc.DEQ:
+        return _body_deq(instr, views, dst, imm)
+    srcs = [_vec_source(views, op, rows, cols) if not op.is_none else None for op in (instr.a, instr.b, instr.c)]
+    used = [s for s in srcs if s is not None]
+    integer = func in _INT_FUNCS and dst.dtype.kind in "iu" and all(s.dtype.kind in "iu" for s in used)
+    work = np.int64 if integer else np.float32
+    if func in (VecFunc.MULI, VecFunc.ADDI) and srcs[0].dtype == np.float32 and not accum:
+        return _body_vec_immediate(func, srcs[0], dst, imm, views.scratch((rows, cols), 2))
+
+    def body() -> None:
+        a, b, c = (np.asarray(s, dtype=work) if s is not None else None for s in srcs)
+        res = _vec_math(func, a, b, c, imm)
+        if accum:
+            res = dst.astype(work) + res
+        _store_result(dst, res)
+
+    return body
+
+
+def _body_vec_immediate(func: VecFunc, a: np.ndarray, dst: np.ndarray, imm, tile: np.ndarray):
+    """VEC.MULI / ADDI of an f32 tile (requantization): the same operations, into a scratch tile."""
+    op = np.multiply if func is VecFunc.MULI else np.add
+
+    def body() -> None:
+        op(a, imm, out=tile)
+        _store_result(dst, tile)
+
+    return body
+
+
+def _body_deq(instr: Vec, views: Views, dst: np.ndarray, imm):
+    handlers = [None]
+    cols = {"rows": [instr.rows], "cols": [instr.cols], "imm": [instr.imm], "accum": [instr.accum]}
+    for op in ("dst", "a", "b", "c"):
+        operand = getattr(instr, op)
+        cols.update({f"{op}.space": [operand.space], f"{op}.addr": [operand.addr], f"{op}.dtype": [operand.dtype]})
+    _prepare_deq([0], cols, views, handlers)
+    return handlers[0]
+
+
+def _prepare_deq(idx, cols: dict, views: Views, handlers: list, compiled: SimKernels | None = None) -> None:
+    """handlers[i] for the VEC.DEQ instructions `idx` (field columns `cols`): the dequantize
+    epilogue as a partial over shared views, no closure and no instruction object per DEQ;
+    a compiled kernel where one applies (f32 dst overlapping no source: it writes as it reads)."""
+    def column(name):
+        c = cols[name]
+        return c.tolist() if isinstance(c, np.ndarray) else list(c)
+
+    memo: dict = {}  # views by plain-int key: most DEQs share their a, b, c operands
+
+    def view(space: int, addr: int, dtype: int, shape: tuple) -> np.ndarray:
+        key = (space, addr, dtype, shape)
+        v = memo.get(key)
+        if v is None:
+            v = memo[key] = _operand_view(views, space, addr, dtype, shape)
+        return v
+
+    scratch: dict = {}
+    for i, rows, ncols, imm, accum, ds, da, dd, as_, aa, ad, bs, ba, bd, cs, ca, cd in zip(
+            list(idx), *map(column, ("rows", "cols", "imm", "accum", "dst.space", "dst.addr", "dst.dtype", "a.space",
+                                     "a.addr", "a.dtype", "b.space", "b.addr", "b.dtype", "c.space", "c.addr", "c.dtype"))):
+        a_type = _NP_OF_DTYPE[ad]
+        kernel = compiled and dd == DType.F32 and compiled.deq(a_type, bool(accum))
+        dst_mem, a_mem, b_mem, c_mem = _MEM_OF_SPACE[ds], _MEM_OF_SPACE[as_], _MEM_OF_SPACE[bs], _MEM_OF_SPACE[cs]
+        # b and c are f32 records (validated): [scale, zero] x columns, [row scale, row sum] x rows
+        if kernel and _disjoint((dst_mem, da, da + 4 * rows * ncols), (a_mem, aa, aa + a_type.itemsize * rows * ncols),
+                                (b_mem, ba, ba + 8 * ncols), (c_mem, ca, ca + 8 * rows)):
+            handlers[i] = partial(kernel, views.flat(a_mem, a_type, compiled), aa // a_type.itemsize,
+                                  views.flat(b_mem, _F32, compiled), ba // 4, views.flat(c_mem, _F32, compiled), ca // 4,
+                                  views.flat(dst_mem, _F32, compiled), da // 4, rows, ncols, imm)
+            continue
+        bsize, csize = _NP_OF_DTYPE[bd].itemsize, _NP_OF_DTYPE[cd].itemsize
+        dst = view(ds, da, dd, (rows, ncols))
+        scale, zero = view(bs, ba, bd, (ncols,)), view(bs, ba + ncols * bsize, bd, (ncols,))  # per column
+        row_scale, row_sum = view(cs, ca, cd, (rows, 1)), view(cs, ca + rows * csize, cd, (rows, 1))  # per row
+        tiles = scratch.get((rows, ncols))
+        if tiles is None:
+            tiles = scratch[(rows, ncols)] = (views.scratch((rows, ncols), 0), views.scratch((rows, ncols), 1))
+        a = view(as_, aa, ad, (rows, ncols))
+        direct = dd == DType.F32 and not accum
+        handlers[i] = partial(_deq_direct if direct else _deq, a, np.float32(imm), row_scale, zero, row_sum, scale,
+                              *tiles, dst, bool(accum))
+
+
+def _disjoint(target: tuple[int, int, int], *sources: tuple[int, int, int]) -> bool:
+    """Whether byte range `target` (memory, start, end) overlaps none of `sources`."""
+    mem, lo, hi = target
+    return all(m != mem or end <= lo or start >= hi for m, start, end in sources)
+
+
+def _deq_direct(a, imm, row_scale, zero, row_sum, scale, tile, correction, dst, accum) -> None:
+    # scale[c] * ((imm * row_scale[r]) * a[r, c] - zero[c] * row_sum[r]), in f32, in this order
+    np.multiply(a, imm * row_scale, out=tile)
+    np.multiply(zero, row_sum, out=correction)
+    np.subtract(tile, correction, out=tile)
+    np.multiply(tile, scale, out=dst)  # the last product goes straight to dst
+
+
+def _deq(a, imm, row_scale, zero, row_sum, scale, tile, correction, dst, accum) -> None:
+    np.multiply(a, imm * row_scale, out=tile)
+    np.multiply(zero, row_sum, out=correction)
+    np.subtract(tile, correction, out=tile)
+    if accum and dst.dtype == np.float32:  # dst + tile in f32, as below, written in place
+        np.multiply(tile, scale, out=tile)
+        np.add(dst, tile, out=dst)
+        return
+    np.multiply(tile, scale, out=tile)
+    if accum:
+        np.add(dst, tile, out=tile)
+    dst[...] = tile
+
+
+def _body_red(instr: Red, views: Views, config: AccelConfig):
+    src = views.operand(instr.src, (instr.rows, instr.cols))
+    dst = views.operand(instr.dst, (instr.rows,))
+    integer = src.dtype.kind in "iu" and dst.dtype.kind in "iu"
+    work = np.int64 if integer else np.float32
+    func, accum = instr.func, instr.accum
+
+    def body() -> None:
+        x = src.astype(work)
+        if func is RedFunc.SUM:
+            res = x.sum(axis=1, dtype=work)
+        elif func is RedFunc.SUMSQ:
+            res = (x * x).sum(axis=1, dtype=work)
+        else:
+            res = x.max(axis=1)
+        if accum:
+            prev = dst.astype(work)
+            res = np.maximum(prev, res) if func is RedFunc.MAX else prev + res
+        _store_result(dst, res)
+
+    return body
+
+
+_BODIES = {LutBuild: _body_lut_build, Vec: _body_vec, Red: _body_red}
