@@ -15,7 +15,7 @@ import numpy as np
 from lutc.backends.accel.analysis import RANGES, SLOT_ROLES, Analysis, is_strided, write_runs
 from lutc.backends.accel.isa import Load, Store
 from lutc.backends.accel.kernels import SimKernels
-from lutc.backends.accel.program import MEM_DRAM, MEM_NAMES, TensorIndex
+from lutc.backends.accel.program import MEM_DRAM, MEM_NAMES
 
 _MEM_TITLES = ("DRAM", "scratchpad", "accumulator buffer")
 
@@ -61,11 +61,13 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
     # Flags are kept per segment: the scratchpad, the accumulator buffer, and each DRAM tensor
     # (every DRAM range lies inside one: validated), so a few read activations between megabytes
     # of weights need flags for those activations only.
-    tensors = TensorIndex(an.program.tensors)
-    dram = mem == MEM_DRAM
+    tensors = an.program.tensors
     segment = mem.copy()
-    segment[dram] = len(_MEM_TITLES) + np.searchsorted(np.asarray(tensors.starts, dtype=np.int64), lo[dram], side="right") - 1
-    watched = np.zeros(len(_MEM_TITLES) + len(tensors.ordered), dtype=bool)
+    dram = mem == MEM_DRAM
+    if (reads & dram).any():  # else no DRAM byte needs a flag: DRAM ranges keep segment MEM_DRAM, unwatched
+        starts = np.array(sorted(t.addr for t in tensors), dtype=np.int64)
+        segment[dram] = len(_MEM_TITLES) + np.searchsorted(starts, lo[dram], side="right") - 1
+    watched = np.zeros(len(_MEM_TITLES) + len(tensors), dtype=bool)
     watched[segment[reads]] = True  # writes to segments nobody reads need no flags
     sel = np.flatnonzero(reads | (write & watched[segment]))
     first = _first_of_each(np.stack([mem[sel] * 2 + write[sel], lo[sel], hi[sel] - lo[sel], pat[sel, 0], pat[sel, 2]]))
