@@ -291,9 +291,10 @@ def _render_text(r: SimReport) -> str:
     if not any_stall:
         w("  none")
     w("")
-    w(f"{'layer':<20}{'instrs':>8}{'start':>10}{'end':>10}{'span':>10}{'load':>10}{'compute':>10}{'store':>10}")
+    names = max([20] + [len(layer.name) + 2 for layer in r.layers])  # fused layers have long names
+    w(f"{'layer':<{names}}{'instrs':>8}{'start':>10}{'end':>10}{'span':>10}{'load':>10}{'compute':>10}{'store':>10}")
     for layer in r.layers:
-        w(f"{layer.name:<20}{layer.instructions:>8}{layer.start:>10}{layer.end:>10}{layer.end - layer.start:>10}"
+        w(f"{layer.name:<{names}}{layer.instructions:>8}{layer.start:>10}{layer.end:>10}{layer.end - layer.start:>10}"
           f"{layer.busy['load']:>10}{layer.busy['compute']:>10}{layer.busy['store']:>10}")
     w("")
     w(f"lut array: {r.lut_lookups} lookups, peak {r.lut_peak_per_cycle:g}/cycle, "

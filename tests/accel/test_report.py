@@ -25,6 +25,17 @@ def test_text_report_lines(gemv_report):
     assert text == gemv_report.to_text()  # deterministic
 
 
+def test_layer_table_columns_fit_long_layer_names(gemv_report):
+    """Fused layers are named after every op they hold; the columns stay aligned."""
+    long_name = "fused_lut_gemm_silu_mul_lut_table"
+    gemv_report.layers[0].name = long_name
+    lines = gemv_report.to_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("layer "))
+    table = lines[header:header + 1 + len(gemv_report.layers)]
+    assert table[1].startswith(long_name + "  ")
+    assert len({len(line) for line in table}) == 1  # every row as wide as the header: right-aligned columns line up
+
+
 def test_report_figures(gemv_report, edge):
     r = gemv_report
     assert r.instructions == 9 and r.opcode_counts["LUT.MMA"] == 1
