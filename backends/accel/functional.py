@@ -27,9 +27,9 @@ from lutc.backends.accel.columns import distinct_rows
 from lutc.backends.accel.config import AccelConfig
 from lutc.backends.accel.dataflow import read_versions, writes_in_order
 from lutc.backends.accel.isa import (
-    Bcast, DType, Load, LutBuild, LutMma, Mma, Operand, Red, RedFunc, Store, Vec, VecFunc,
+    Bcast, DType, Load, LutBuild, LutMma, Mma, Operand, Red, RedFunc, Space, Store, Vec, VecFunc,
 )
-from lutc.backends.accel.kernels import SimKernels
+from lutc.backends.accel.kernels import RUN_DEQ, RUN_LUT_MMA, RUN_OP_FIELDS, SimKernels
 from lutc.backends.accel.lut import (
     TABLE_QMAX, build_tables, lut_mma_bound, make_lut_mma, bytewise_indices, bytewise_table, table_block_layout, table_entries,
     weight_plane_bytes,
@@ -52,6 +52,7 @@ class Views:
         self.table_cache: dict = {}  # LUT tables prepared for lookup, by content (see lut.py)
         self.converted: dict = {}  # MMA operands converted for BLAS, by (range, version)
         self._flat: dict = {}  # whole memories as typed FFI tensors, for the compiled kernels
+        self.runs: Runs | None = None  # what the compiled executor runs (see prepare)
 
     def get(self, mem: int, addr: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
         key = (mem, addr, dtype, shape)
@@ -81,6 +82,65 @@ class Views:
         return buf
 
 
+class Runs:
+    """The instructions the compiled executor runs (`kernels.lut_deq_run`): integer LUT.MMAs
+    that need no overflow check, and VEC.DEQs from the accumulator into f32 scratchpad tiles.
+    Per instruction: its executor (an index into `executors`; -1: not run by one), op row and
+    immediate, made from the columns with NumPy rather than a function per instruction; the
+    fill of each byte-sum table, called just before its first reader; the tables' arenas.
+    `plan` makes consecutive instructions of one executor one call."""
+
+    def __init__(self, n: int):
+        self.executor = np.full(n, -1, dtype=np.int64)
+        self.rows = np.zeros((n, RUN_OP_FIELDS), dtype=np.int64)
+        self.imm = np.zeros(n, dtype=np.float32)
+        self.executors: list[tuple[np.dtype, np.dtype]] = []  # (byte-sum table type, accumulator type)
+        self.fills: dict[int, partial] = {}  # instruction -> fill of the table it reads first
+        self.arenas: dict[np.dtype, np.ndarray] = {}  # table type -> every table, back to back
+
+    def executor_id(self, table: np.dtype, acc: np.dtype) -> int:
+        if (table, acc) not in self.executors:
+            self.executors.append((table, acc))
+        return self.executors.index((table, acc))
+
+
+def plan(handlers: list, order: list[int], views: Views, compiled: SimKernels | None) -> list[tuple[int, Callable]]:
+    """(instruction, function) pairs to call, in `order`: each instruction's handler, except
+    that consecutive instructions of one executor are one call over their op rows (a table
+    fill, called first, starts a new run). Runs are found with NumPy; the loop is per call."""
+    runs = views.runs
+    if runs is None or not runs.executors:
+        return [(i, handlers[i]) for i in order if handlers[i] is not None]
+    order = np.asarray(order, dtype=np.int64)
+    executor = runs.executor[order]
+    in_run = executor >= 0
+    has_fill = np.zeros(len(runs.executor), dtype=bool)
+    has_fill[list(runs.fills)] = True
+    new_run = np.ones(len(order), dtype=bool)
+    new_run[1:] = executor[1:] != executor[:-1]
+    events = np.flatnonzero(~in_run | (in_run & (new_run | has_fill[order])))
+    lengths = np.diff(events, append=len(order))
+    first_row = np.cumsum(in_run) - 1
+    ops = compiled.tensor(np.ascontiguousarray(runs.rows[order[in_run]]))
+    imm = compiled.tensor(np.ascontiguousarray(runs.imm[order[in_run]]))
+    calls = [partial(compiled.lut_deq_run(table, acc), views.flat(MEM_SP, _U8, compiled), views.flat(MEM_ACC, acc, compiled),
+                     views.flat(MEM_SP, _F32, compiled), compiled.tensor(runs.arenas.get(table, np.zeros(1, table))), ops, imm)
+             for table, acc in runs.executors]
+    out: list = []
+    append, fills = out.append, runs.fills
+    for i, e, first, length in zip(order[events].tolist(), executor[events].tolist(), first_row[events].tolist(),
+                                   lengths.tolist()):
+        if e < 0:
+            h = handlers[i]
+            if h is not None:
+                append((i, h))
+        else:
+            if i in fills:
+                append((i, fills[i]))
+            append((i, partial(calls[e], first, first + length)))
+    return out
+
+
 # Below this many LUT.MMA and VEC.DEQ instructions, NumPy finishes sooner than loading the
 # compiled kernels (~0.2 s, once per process) takes.
 COMPILED_MIN = 64
@@ -102,9 +162,11 @@ def kernels_for(an: Analysis, compiled: bool | None, fail) -> SimKernels | None:
 
 
 def prepare(an: Analysis, views: Views, pos: np.ndarray, compiled: SimKernels | None = None) -> list:
-    """handlers[i]() performs instruction i; None for SYNC and FINISH. `compiled`: the kernels
-    integer LUT.MMAs and VEC.DEQs run through where they apply."""
+    """handlers[i]() performs instruction i; None for SYNC and FINISH, and for the LUT.MMAs and
+    VEC.DEQs that `views.runs` gives the compiled executor (see `plan`). `compiled`: the
+    kernels integer LUT.MMAs and VEC.DEQs run through where they apply."""
     handlers: list = [None] * an.n
+    views.runs = Runs(an.n) if compiled else None
     _prepare_dmas(an, views.mems, handlers)
     writes = writes_in_order(an, pos) if Mma in an.groups or LutMma in an.groups else None  # for operand versions
     # Compute: a closure per distinct instruction (equal field columns), over shared views.
@@ -118,6 +180,11 @@ def prepare(an: Analysis, views: Views, pos: np.ndarray, compiled: SimKernels | 
         todo = idx
         if cls is Vec:  # VEC.DEQ epilogues differ only in addresses: built in bulk, no closure each
             deq = cols["func"] == int(VecFunc.DEQ)
+            if deq.any() and views.runs is not None:  # those the executor runs need no function
+                run = np.zeros(len(idx), dtype=bool)
+                run[deq] = _run_deqs(idx[deq], {name: c[deq] for name, c in cols.items()}, views.runs, compiled)
+                idx, cols, deq = idx[~run], {name: c[~run] for name, c in cols.items()}, deq[~run]
+                todo = idx
             if deq.any():  # once per distinct DEQ (equal columns), shared like the closures below
                 deq_cols = {name: c[deq] for name, c in cols.items()}
                 first, which = distinct_rows(deq_cols)
@@ -254,14 +321,19 @@ def _prepare_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, p
     from the version of its table bytes (read_versions: the last write before the read is
     static). The first reader of each version, in execution order, fills that table, in a
     buffer made here; every later reader only looks up."""
+    versions = read_versions(an, pos, idx, 0, writes)
+    if views.runs is not None:  # those the executor runs need no function
+        run = _run_lut_mmas(an, idx, cols, versions, pos, views, compiled)
+        idx, cols, versions = idx[~run], {name: c[~run] for name, c in cols.items()}, versions[~run]
+        if not len(idx):
+            return
     first, which = distinct_rows(cols)
     made = [_lut_mma_function(views, compiled, an.config.lut.group, *row)
             for row in zip(*(cols[name][first].tolist() for name in _LUT_MMA_FIELDS))]
     by_pos = np.argsort(pos[idx], kind="stable")
     tables: dict = {}  # (table key, version) -> the byte-sum table its readers look up
     readers: dict = {}  # (distinct LUT.MMA, table key, version) -> their handler after the first reader
-    for i, w, v in zip(idx[by_pos].tolist(), which[by_pos].tolist(),
-                       read_versions(an, pos, idx, 0, writes)[by_pos].tolist()):
+    for i, w, v in zip(idx[by_pos].tolist(), which[by_pos].tolist(), versions[by_pos].tolist()):
         f = made[w]
         if not isinstance(f, _IntLutMma):
             handlers[i] = f
@@ -275,6 +347,60 @@ def _prepare_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, p
         if handler is None:
             handler = readers[(w, key)] = f.handler(tables[key][1])
         handlers[i] = handler
+
+
+def _run_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, versions: np.ndarray, pos: np.ndarray, views: Views,
+                  compiled: SimKernels) -> np.ndarray:
+    """Give the executor the LUT.MMAs `idx` it can run (integer, no overflow check): their op
+    rows, and a byte-sum table per version of their table bytes in the arena of its type,
+    filled just before its first reader in execution order. Which it took."""
+    runs, g = views.runs, an.config.lut.group
+    kind_first, kind_of = distinct_rows({name: cols[name] for name in _LUT_MMA_KIND})
+    executor, work, itemsize, sums = [], [], [], []  # per kind
+    for row in kind_first.tolist():
+        k, bits, sym, accum, tables_dtype, dst_dtype = (int(cols[name][row]) for name in _LUT_MMA_KIND)
+        dst_type = _NP_OF_DTYPE[dst_dtype]
+        if dst_type.kind == "i":
+            check, work_type, _, _, kernel, fill = _int_lut_mma_kind(compiled, g, k, bits, bool(sym), bool(accum),
+                                                                     tables_dtype, dst_dtype)
+        else:  # float tables: not the executor's
+            check, work_type, kernel, fill = True, None, None, None
+        runnable = kernel and not check and compiled.lut_deq_run(work_type, dst_type)
+        executor.append(runs.executor_id(work_type, dst_type) if runnable else -1)
+        work.append(work_type)
+        itemsize.append(dst_type.itemsize)
+        sums.append(fill)
+    executor = np.array(executor)
+    taken = executor[kind_of] >= 0
+    sel = np.flatnonzero(taken)
+    if not len(sel):
+        return taken
+    sel = sel[np.argsort(pos[idx[sel]])]  # execution order: a table's first reader comes first
+    c = {name: cols[name][sel] for name in ("m", "n", "k", "bits", "tables.addr", "weights.addr", "dst.addr")}
+    kind = kind_of[sel]
+    # One table per (table bytes, shape, version): its size and place in its type's arena.
+    t_first, t_of = distinct_rows({"tables.addr": c["tables.addr"], "m": c["m"], "kind": kind, "version": versions[sel]})
+    t_kind = kind[t_first]
+    t_size = c["m"][t_first] * c["bits"][t_first] * (c["k"][t_first] // 8) * 256
+    t_offset = np.zeros(len(t_first), dtype=np.int64)
+    t_work = [work[k] for k in t_kind.tolist()]
+    for dtype in set(t_work):
+        these = np.array([w == dtype for w in t_work])
+        t_offset[these] = np.cumsum(t_size[these]) - t_size[these]
+        runs.arenas[dtype] = np.empty(int(t_size[these].sum()), dtype=dtype)
+    stored = views.flat(MEM_SP, _I8, compiled)
+    for r, k, offset, size in zip(t_first.tolist(), t_kind.tolist(), t_offset.tolist(), t_size.tolist()):
+        shape = (int(c["m"][r]), int(c["bits"][r]), int(c["k"][r]) // 8, 256)
+        table = runs.arenas[work[k]][offset:offset + size].reshape(shape)
+        runs.fills[int(idx[sel[r]])] = partial(sums[k], stored, int(c["tables.addr"][r]), compiled.tensor(table))
+    ins = idx[sel]
+    runs.executor[ins] = executor[kind]
+    runs.rows[ins] = np.stack([np.full(len(ins), RUN_LUT_MMA), c["weights.addr"], c["dst.addr"] // np.array(itemsize)[kind],
+                               c["m"], c["n"], c["bits"], c["k"] // 8, t_offset[t_of]], axis=1)
+    return taken
+
+
+_LUT_MMA_KIND = ("k", "bits", "sym", "accum", "tables.dtype", "dst.dtype")  # what selects the arithmetic
 
 
 def _then(first, second) -> None:
@@ -692,6 +818,29 @@ def _prepare_deq(idx, cols: dict, views: Views, handlers: list, compiled: SimKer
         direct = dd == DType.F32 and not accum
         handlers[i] = partial(_deq_direct if direct else _deq, a, np.float32(imm), row_scale, zero, row_sum, scale,
                               *tiles, dst, bool(accum))
+
+
+def _run_deqs(idx: np.ndarray, cols: dict, runs: Runs, compiled: SimKernels) -> np.ndarray:
+    """Give the executor the VEC.DEQs `idx` it can run (accumulator -> f32 scratchpad tile,
+    scales in the scratchpad, dst overlapping neither: it writes as it reads); which it took."""
+    size = cols["rows"] * cols["cols"]
+    dst, b, c = cols["dst.addr"], cols["b.addr"], cols["c.addr"]
+    apart = (((dst + 4 * size <= b) | (b + 8 * cols["cols"] <= dst)) & ((dst + 4 * size <= c) | (c + 8 * cols["rows"] <= dst)))
+    taken = (apart & (cols["dst.dtype"] == DType.F32) & (cols["a.space"] == Space.ACC) & (cols["b.space"] == Space.SP)
+             & (cols["c.space"] == Space.SP) & (cols["dst.space"] == Space.SP))
+    for code in np.unique(cols["a.dtype"][taken]).tolist():
+        a_type = _NP_OF_DTYPE[code]
+        these = taken & (cols["a.dtype"] == code)
+        if not compiled.lut_deq_run(_I32, a_type):
+            taken &= ~these
+            continue
+        ins = idx[these]
+        runs.executor[ins] = runs.executor_id(_I32, a_type)
+        runs.rows[ins] = np.stack([np.full(len(ins), RUN_DEQ), cols["a.addr"][these] // a_type.itemsize, b[these] // 4,
+                                   c[these] // 4, dst[these] // 4, cols["rows"][these], cols["cols"][these],
+                                   cols["accum"][these]], axis=1)
+        runs.imm[ins] = cols["imm"][these]
+    return taken
 
 
 def _disjoint(target: tuple[int, int, int], *sources: tuple[int, int, int]) -> bool:

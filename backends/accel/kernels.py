@@ -21,6 +21,12 @@ TIR and compiled by TVM's LLVM backend:
   (at most 24 significant bits times f32's 24) the f64 product is exact, so the one rounding
   gives the f32 product NumPy forms for narrow types, and NumPy's own f64 product for int32.
   No fast-math flag is set and the target has no FMA, so nothing is contracted or reordered.
+* `lut_deq_run_<table>_<acc>(sp, acc, sp_f32, tables, ops, imms, first, end)`: rows
+  [first, end) of a table of operations in one call: integer LUT.MMA lookups (into the
+  accumulator, no overflow check) and VEC.DEQs (accumulator -> f32 in the scratchpad), each
+  row its kind, then element offsets and shapes (the DEQ immediates beside), each computed
+  exactly as `lut_mma` and `deq` do; the byte-sum tables lie back to back in one arena. It
+  saves a call per instruction and the prepared function of each.
 * `first_unwritten(flags, start, rows, width, stride, write, result)`: the walk of
   `dataflow.first_uninitialized_read` over its events (byte ranges, in rows of `width` bytes
   `stride` apart): a write sets the flags, a read finds whether one of its flags is 0;
@@ -65,6 +71,9 @@ LUT_TABLE_TYPES = ("int32", "int64")
 LUT_OUT_TYPES = ("int16", "int32", "int64")
 DEQ_A_TYPES = ("uint8", "int8", "int16", "int32", "float32")
 LUT_GROUPS = (1, 2, 4, 8)  # activation group sizes g that divide a byte
+RUN_ACC_TYPES = ("int16", "int32")  # accumulator types of lut_deq_run (the configs' LUT accumulators)
+RUN_OP_FIELDS = 8  # lut_deq_run's op rows: kind, then seven operands
+RUN_LUT_MMA, RUN_DEQ = 0, 1  # op kinds
 
 
 def _tir_functions() -> dict:
@@ -306,7 +315,64 @@ def _tir_functions() -> dict:
             state[1 + q] = ptr[q]
             state[4 + q] = free[q]
 
+    def lut_deq_run(table: str, acc_type: str):
+        # Offsets read from the op table are bound with T.let: an annotated `x: T.int64 = ...`
+        # is a mutable variable, and buffers declared over one fail TVM's StorageRewrite. The
+        # accumulator is allocated once, outside the loops (inside, it is not a register).
+        @T.prim_func
+        def func(sp_handle: T.handle, acc_handle: T.handle, f32_handle: T.handle, t_handle: T.handle,
+                 ops_handle: T.handle, imm_handle: T.handle, first: T.int64, end: T.int64):
+            sp_size, acc_size, f32_size, t_size, n_ops = T.int64(), T.int64(), T.int64(), T.int64(), T.int64()
+            sp = T.match_buffer(sp_handle, (sp_size,), "uint8")
+            acc = T.match_buffer(acc_handle, (acc_size,), acc_type)
+            f32 = T.match_buffer(f32_handle, (f32_size,), "float32")  # the scratchpad, as f32
+            arena = T.match_buffer(t_handle, (t_size,), table)  # byte-sum tables, back to back
+            ops = T.match_buffer(ops_handle, (n_ops, RUN_OP_FIELDS), "int64")
+            imms = T.match_buffer(imm_handle, (n_ops,), "float32")
+            total = T.alloc_buffer((1,), table, scope="local")
+            for o in T.serial(first, end):
+                if ops[o, 0] == RUN_LUT_MMA:  # weights, dst, rows, cols, planes, k8, table (element offsets)
+                    w_off: T.let[T.int64] = ops[o, 1]
+                    out_off: T.let[T.int64] = ops[o, 2]
+                    rows: T.let[T.int64] = ops[o, 3]
+                    cols: T.let[T.int64] = ops[o, 4]
+                    planes: T.let[T.int64] = ops[o, 5]
+                    k8: T.let[T.int64] = ops[o, 6]
+                    t_off: T.let[T.int64] = ops[o, 7]
+                    weights = T.decl_buffer((planes, cols, k8), "uint8", data=sp.data, elem_offset=w_off)
+                    out = T.decl_buffer((rows, cols), acc_type, data=acc.data, elem_offset=out_off)
+                    tables = T.decl_buffer((rows, planes * k8 * 256), table, data=arena.data, elem_offset=t_off)
+                    for r, c in T.grid(rows, cols):
+                        total[0] = T.Cast(table, 0)
+                        for i, b in T.grid(planes, k8):
+                            total[0] = total[0] + tables[r, (i * k8 + b) * 256 + T.Cast("int64", weights[i, c, b])]
+                        out[r, c] = T.Cast(acc_type, total[0])
+                else:  # VEC.DEQ, as deq(): a (accumulator), b, c, dst (scratchpad f32), rows, cols, accumulate
+                    a_off: T.let[T.int64] = ops[o, 1]
+                    b_off: T.let[T.int64] = ops[o, 2]
+                    c_off: T.let[T.int64] = ops[o, 3]
+                    d_off: T.let[T.int64] = ops[o, 4]
+                    drows: T.let[T.int64] = ops[o, 5]
+                    dcols: T.let[T.int64] = ops[o, 6]
+                    accum: T.let[T.int64] = ops[o, 7]
+                    imm: T.let[T.float32] = imms[o]
+                    a = T.decl_buffer((drows, dcols), acc_type, data=acc.data, elem_offset=a_off)
+                    b = T.decl_buffer((2, dcols), "float32", data=f32.data, elem_offset=b_off)
+                    c = T.decl_buffer((2, drows), "float32", data=f32.data, elem_offset=c_off)
+                    dst = T.decl_buffer((drows, dcols), "float32", data=f32.data, elem_offset=d_off)
+                    if accum != 0:  # the choice outside the loops, which then vectorize
+                        for r, col in T.grid(drows, dcols):
+                            product = T.Cast("float32", T.Cast("float64", a[r, col]) * T.Cast("float64", imm * c[0, r]))
+                            dst[r, col] = dst[r, col] + (product - b[1, col] * c[1, r]) * b[0, col]
+                    else:
+                        for r, col in T.grid(drows, dcols):
+                            product = T.Cast("float32", T.Cast("float64", a[r, col]) * T.Cast("float64", imm * c[0, r]))
+                            dst[r, col] = (product - b[1, col] * c[1, r]) * b[0, col]
+
+        return func
+
     funcs = {f"lut_mma_{t}_{o}": lut_mma(t, o) for t in LUT_TABLE_TYPES for o in LUT_OUT_TYPES}
+    funcs.update({f"lut_deq_run_{t}_{a}": lut_deq_run(t, a) for t in LUT_TABLE_TYPES for a in RUN_ACC_TYPES})
     funcs["first_unwritten"] = first_unwritten
     funcs["first_conflict"] = first_conflict
     funcs["longest_path"] = longest_path
@@ -352,6 +418,10 @@ class SimKernels:
 
     def longest_path(self) -> Callable:
         return self._func(("longest_path",), lambda: "longest_path")
+
+    def lut_deq_run(self, table: np.dtype, acc: np.dtype) -> Callable | None:
+        return self._func(("lut_deq_run", table.num, acc.num), lambda: f"lut_deq_run_{table.name}_{acc.name}"
+                          if table.name in LUT_TABLE_TYPES and acc.name in RUN_ACC_TYPES else None)
 
     def deq(self, a: np.dtype, accum: bool) -> Callable | None:
         return self._func(("deq", a.num, accum), lambda: f"deq_{a.name}_{int(accum)}" if a.name in DEQ_A_TYPES else None)

@@ -35,6 +35,7 @@ from lutc.backends.accel.analysis import Analysis, analyze
 from lutc.backends.accel.config import AccelConfig
 from lutc.backends.accel.dataflow import first_uninitialized_read, unwritten_outputs
 from lutc.backends.accel.functional import COMPILED_MIN, Views, kernels_for, prepare
+from lutc.backends.accel.functional import plan as make_plan
 from lutc.backends.accel.kernels import SimKernels
 from lutc.backends.accel.program import MEM_DRAM, Program, describe_instruction, instruction_location, load_inputs
 from lutc.backends.accel.report import SimReport, build_report
@@ -175,7 +176,7 @@ class _Static:
         if which not in self._uninit:
             uninit = first_uninitialized_read(an, pos, preloaded, self.kernels)
             stop = an.n if uninit is None else uninit[0]  # run up to the bad read: earlier hazards come first
-            plan = [(i, handlers[i]) for i in order[:stop].tolist() if handlers[i] is not None]
+            plan = make_plan(handlers, order[:stop].tolist(), views, self.kernels)
             self._uninit[which] = (uninit, plan, unwritten_outputs(an, preloaded))
         uninit, plan, unwritten = self._uninit[which]
         i = -1

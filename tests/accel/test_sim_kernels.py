@@ -118,6 +118,46 @@ def test_deq_kernel_equals_the_numpy_epilogue(compiled, a_bits, a_type, accum, i
     assert same_floats(got[at + 1:at + 1 + rows * cols].reshape(rows, cols), want)
 
 
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(table=st.sampled_from(kernels.LUT_TABLE_TYPES), acc_type=st.sampled_from(kernels.RUN_ACC_TYPES),
+       ops=st.integers(1, 12), seed=st.integers(0, 2**32 - 1))
+def test_executor_runs_lut_mmas_and_deqs_as_their_kernels(compiled, table, acc_type, ops, seed):
+    """A random sequence of LUT.MMA lookups and DEQs, through lut_deq_run (one call over rows
+    [first, end) of its op table) and through the per-instruction kernels: the same memories."""
+    rng = np.random.default_rng(seed)
+    sp = rng.integers(0, 256, 1 << 14, dtype=np.uint8)
+    sp[1 << 13:] = rng.standard_normal(1 << 11).astype(np.float32).view(np.uint8)  # f32 scales and tiles above
+    arena = rng.integers(-100, 101, 1 << 13).astype(table)
+    acc = rng.integers(-1000, 1001, 512).astype(acc_type)
+    rows_, calls = [], []
+    f32_base = (1 << 13) // 4
+    for _ in range(ops):
+        m, n, planes, k8 = (int(v) for v in rng.integers(1, [3, 17, 3, 3], endpoint=True))
+        if rng.random() < 0.5:  # LUT.MMA: weights, dst, rows, cols, planes, k8, table
+            w, out, t = int(rng.integers(0, 4000)), int(rng.integers(0, 512 - m * n)), int(rng.integers(0, 8192 - m * planes * k8 * 256))
+            rows_.append((kernels.RUN_LUT_MMA, w, out, m, n, planes, k8, t))
+            tables = compiled.tensor(arena[t:t + m * planes * k8 * 256].reshape(m, -1))
+            calls.append(lambda w=w, out=out, m=m, n=n, planes=planes, k8=k8, tables=tables, acc=acc: compiled.lut_mma(
+                arena.dtype, acc.dtype)(sp, w, acc, out, m, n, planes, k8, tables))
+        else:  # DEQ: a, b, c, dst (f32 elements in the upper half), rows, cols, accumulate
+            a = int(rng.integers(0, 512 - m * n))
+            b, c, d = (f32_base + int(v) for v in rng.permutation(np.arange(0, 1 << 11, 64))[:3])
+            accum = int(rng.integers(0, 2))
+            rows_.append((kernels.RUN_DEQ, a, b, c, d, m, n, accum))
+            calls.append(lambda a=a, b=b, c=c, d=d, m=m, n=n, accum=accum: compiled.deq(acc.dtype, bool(accum))(
+                acc, a, sp.view(np.float32), b, sp.view(np.float32), c, sp.view(np.float32), d, m, n, 0.5))
+    imms = np.full(ops, 0.5, dtype=np.float32)
+    before = sp.copy(), acc.copy()
+    for call in calls:
+        call()
+    want = sp.copy(), acc.copy()
+    sp[:], acc[:] = before
+    table_ops = np.array(rows_, dtype=np.int64)
+    compiled.lut_deq_run(arena.dtype, acc.dtype)(sp, acc, sp.view(np.float32), arena, table_ops, imms, 0, ops)
+    np.testing.assert_array_equal(sp, want[0])  # f32 tiles bit for bit (compared as bytes)
+    np.testing.assert_array_equal(acc, want[1])
+
+
 @settings(max_examples=120, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**32 - 1), events=st.integers(1, 40), fill=st.floats(0.0, 1.0))
 def test_walk_kernel_finds_the_first_unwritten_read_as_the_python_walk(compiled, seed, events, fill):
@@ -247,6 +287,18 @@ def test_compiled_mlp_runs_the_same_compiled(compiled, edge, rows, monkeypatch):
     for name in ("_bytewise_lookup", "_deq", "_deq_direct"):
         monkeypatch.setattr(functional, name, numpy_path)
     assert_same_runs(numpy_run, Simulator(edge, compiled=True).run(model.program, inputs))
+
+
+def test_compiler_output_runs_through_the_executor(compiled, edge):
+    """What the compiler emits goes through lut_deq_run: every LUT.MMA and VEC.DEQ gets an op row,
+    and runs of them are single calls (the plan has fewer calls than instructions)."""
+    model = compile_accel(lowered(mlp_module(m=1), lut_pipeline(2, group=64)), edge)
+    sim = Simulator(edge, compiled=True)
+    result = sim.run(model.program, {model.input_names[0]: np.ones((1, 256), np.float32)})
+    counts = result.report.opcode_counts
+    views, (_, plan, _) = sim._static._plan[1], next(iter(sim._static._uninit.values()))
+    assert int((views.runs.executor >= 0).sum()) == counts["LUT.MMA"] + counts["VEC.DEQ"]
+    assert len(plan) < len(model.program.instructions) - counts["LUT.MMA"]
 
 
 @pytest.mark.parametrize("use", [False, True])
