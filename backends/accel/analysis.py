@@ -25,6 +25,7 @@ from lutc.backends.accel.program import (
 )
 
 from lutc.backends.accel.columns import CLASSES, DEP_NAMES, distinct_rows, extract_columns, enum_column as _enum_column  # noqa: F401 (re-exported)
+from lutc.backends.accel.columns import signature_representatives
 # The operand each byte-range slot belongs to, per class (the roles program.instruction_accesses names).
 SLOT_ROLES = {
     Load: ("src", "dst"), Store: ("src", "dst"), LutBuild: ("src", "dst"), LutMma: ("tbl", "w", "dst", "dst"),
@@ -104,6 +105,10 @@ def analyze(program: Program, config: AccelConfig) -> Analysis:
     groups, columns = {}, {}
     failures: list[int] = []  # instructions a vectorized check flagged
     ctx = CheckContext(config, program)
+    # One instruction per distinct signature is checked (from the words when the program was read
+    # from a file: one sort for all classes).
+    representatives = None if program.decoded else signature_representatives(program._words)
+    representative_kind = None if representatives is None else kind[representatives]
     illegal_tokens = (deps & ~_LEGAL_DEP_MASK[queue]).any(axis=1)  # checked here, so not part of signatures
     if illegal_tokens.any():
         failures.append(int(np.argmax(illegal_tokens)))
@@ -113,7 +118,8 @@ def analyze(program: Program, config: AccelConfig) -> Analysis:
             continue
         cols = ic.columns[cls]
         groups[cls], columns[cls] = idx, cols
-        bad = _check_signatures(program, idx, cols, config, ctx)
+        bad = _check_signatures(program, idx, cols, config, ctx, None if representatives is None else
+                                representatives[representative_kind == CLASS_CODE[cls]])
         if bad is not None:
             failures.append(bad)
             continue
@@ -157,18 +163,22 @@ def _explain(program: Program, i: int, config: AccelConfig, ctx: CheckContext) -
     raise AssertionError(f"instruction #{i} failed a vectorized check that the scalar checks accept")  # pragma: no cover
 
 
-def _check_signatures(program, idx, cols, config, ctx) -> int | None:
+def _check_signatures(program, idx, cols, config, ctx, representatives: np.ndarray | None) -> int | None:
     """Run the address-independent checks once per distinct signature (the fields without addresses
-    and token flags, which `analyze` checks column-wise); the first bad instruction or None."""
-    signature = {name: c for name, c in cols.items() if not name.endswith(".addr") and name != "dram"}
-    if not signature:  # FINISH: nothing but token flags
-        signature = {"none": np.zeros(len(idx), dtype=np.int64)}
-    first, _ = distinct_rows(signature)
-    for k in np.sort(first):
+    and token flags, which `analyze` checks column-wise) of the class of instructions `idx`; the
+    first bad instruction or None. `representatives`: the class's, when known already."""
+    if representatives is not None:
+        todo = representatives
+    else:
+        signature = {name: c for name, c in cols.items() if not name.endswith(".addr") and name != "dram"}
+        if not signature:  # FINISH: nothing but token flags
+            signature = {"none": np.zeros(len(idx), dtype=np.int64)}
+        todo = idx[np.sort(distinct_rows(signature)[0])]
+    for i in todo.tolist():
         try:
-            check_instruction(program.instruction(int(idx[k])), config, ctx)
+            check_instruction(program.instruction(i), config, ctx)
         except InstructionError:
-            return int(idx[k])
+            return i
     return None
 
 

@@ -3,19 +3,23 @@ bad words get isa.decode's message; a loaded program decodes its objects lazily.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lutc.diagnostics import LutcError
 from lutc.backends.accel import isa
 from lutc.backends.accel.assembler import assemble_file
-from lutc.backends.accel.columns import InstructionColumns
+from lutc.backends.accel.columns import InstructionColumns, distinct_rows, signature_representatives
 from lutc.backends.accel.program import Program
 from lutc.backends.accel.simulator import Simulator
 
 from .conftest import PROGRAMS
+from .test_isa import instructions
 
 NAMES = sorted(p.stem for p in PROGRAMS.glob("*.s"))
 
@@ -90,3 +94,45 @@ def test_changed_instructions_rebuild_columns_and_validation(edge):
     assert program.columns() is not first
     with pytest.raises(LutcError, match="rows must be >= 1"):
         Simulator(edge).run(program)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(instructions(), min_size=1, max_size=30), st.randoms(use_true_random=False))
+def test_signature_representatives_from_words_equal_those_from_columns(instrs, rnd):
+    """Validation checks one instruction per signature (fields less addresses, token flags and
+    layer); from the words (one sort) it must pick the same ones as from each class's columns."""
+    # repeat instructions with other addresses, tokens or layers: same signatures, more rows
+    more = []
+    for instr in instrs:
+        more.append(instr)
+        if rnd.random() < 0.5:
+            changes = {"layer": rnd.randrange(0xFFFF), "push_next": not instr.push_next}
+            for f in isa.FORMATS[type(instr).OPCODE]:
+                value = getattr(instr, f.attr)
+                if f.kind is isa.Kind.OPERAND and value.space is not isa.Space.NONE:
+                    changes[f.attr] = dataclasses.replace(value, addr=rnd.randrange(1 << 30))
+                elif f.kind is isa.Kind.DRAM:
+                    changes[f.attr] = rnd.randrange(1 << 40)
+            more.append(dataclasses.replace(instr, **changes))
+    words = isa.encode_stream(more)
+    columns = InstructionColumns.from_words(words)
+    expected = []
+    for cls, idx in columns.groups.items():
+        cols = columns.columns[cls]
+        signature = {name: c for name, c in cols.items() if not name.endswith(".addr") and name != "dram"}
+        first, _ = distinct_rows(signature or {"none": np.zeros(len(idx), dtype=np.int64)})
+        expected += idx[first].tolist()
+    assert signature_representatives(words).tolist() == sorted(expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_signature_representatives_survive_hash_collisions(name, monkeypatch):
+    """Rows are grouped by a 64-bit mix of their words; if two signatures mixed alike (forced
+    here: every row mixes to 0), the exact sort of whole rows decides instead."""
+    from lutc.backends.accel import columns
+
+    words = isa.encode_stream(assemble_file(PROGRAMS / f"{name}.s").instructions)
+    expected = signature_representatives(words).tolist()
+    monkeypatch.setattr(columns, "_MIX", np.zeros(4, dtype=np.uint64))
+    assert signature_representatives(words).tolist() == expected
+    assert len(expected) > 1
