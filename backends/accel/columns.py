@@ -104,44 +104,6 @@ class InstructionColumns:
 _DEP_SHIFTS = np.array([16, 17, 18, 19], dtype=np.uint64)  # pop_prev, pop_next, push_prev, push_next
 
 
-def signature_representatives(data: bytes) -> np.ndarray:
-    """For an encoded instruction stream: the index of the first instruction of each distinct
-    *signature* (its encoding without addresses, token flags and layer: what validation
-    checks once per signature), ascending. One sort of the masked 32-byte words, instead of a
-    `distinct_rows` of each class's columns; the same classes of instructions."""
-    words = np.frombuffer(data, dtype="<u8").reshape(-1, 4)
-    masked = words & _SIGNATURE_MASKS[(words[:, 0] & 0xFF).astype(np.int64)]
-    # Rows grouped by a 64-bit mix of their words (an integer sort), then checked against the
-    # group's first row, so a collision cannot merge two signatures (it takes the exact, slower
-    # sort of whole rows instead).
-    mixed = (masked * _MIX).sum(axis=1, dtype=np.uint64)
-    _, first, group = np.unique(mixed, return_index=True, return_inverse=True)
-    if not (masked == masked[first[group.reshape(-1)]]).all():
-        rows = np.ascontiguousarray(masked).view(np.dtype((np.void, INSTR_BYTES))).reshape(-1)
-        _, first = np.unique(rows, return_index=True)
-    return np.sort(first)
-
-
-def _signature_masks() -> np.ndarray:
-    """(256, 4) uint64: per opcode, the bits of a signature (see signature_representatives)."""
-    masks = np.zeros((256, 4), dtype=np.uint64)
-    for opcode in FORMATS:
-        keep = (1 << 16) - 1  # opcode and function; not the token flags or the layer
-        for f in FORMATS[opcode]:
-            for _, lsb, width in f.slots:
-                keep |= ((1 << width) - 1) << lsb
-            if f.kind is Kind.OPERAND:
-                keep &= ~(((1 << ADDR_OFFSET_BITS) - 1) << f.lsb)
-            elif f.kind is Kind.DRAM:
-                keep &= ~(((1 << f.width) - 1) << f.lsb)
-        masks[int(opcode)] = [(keep >> (64 * k)) & ((1 << 64) - 1) for k in range(4)]
-    return masks
-
-
-_SIGNATURE_MASKS = _signature_masks()
-_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], dtype=np.uint64)
-
-
 @dataclass(frozen=True)
 class _BitPlan:
     """Where every column of one opcode's encoding sits: bit fields (word, shift, mask), all
@@ -225,6 +187,44 @@ def _decode_class(w: np.ndarray, opcode: Opcode, func: np.ndarray) -> tuple[dict
     if opcode in (Opcode.VEC, Opcode.RED):
         cols["func"] = func
     return cols, bad
+
+
+def signature_representatives(data: bytes) -> np.ndarray:
+    """For an encoded instruction stream: the index of the first instruction of each distinct
+    *signature* (its encoding without addresses, token flags and layer: what validation
+    checks once per signature), ascending. One sort of the masked 32-byte words, instead of a
+    `distinct_rows` of each class's columns; the same classes of instructions."""
+    words = np.frombuffer(data, dtype="<u8").reshape(-1, 4)
+    masked = words & _SIGNATURE_MASKS[(words[:, 0] & 0xFF).astype(np.int64)]
+    # Rows grouped by a 64-bit mix of their words (an integer sort), then checked against the
+    # group's first row, so a collision cannot merge two signatures (it takes the exact, slower
+    # sort of whole rows instead).
+    mixed = (masked * _MIX).sum(axis=1, dtype=np.uint64)
+    _, first, group = np.unique(mixed, return_index=True, return_inverse=True)
+    if not (masked == masked[first[group.reshape(-1)]]).all():
+        rows = np.ascontiguousarray(masked).view(np.dtype((np.void, INSTR_BYTES))).reshape(-1)
+        _, first = np.unique(rows, return_index=True)
+    return np.sort(first)
+
+
+def _signature_masks() -> np.ndarray:
+    """(256, 4) uint64: per opcode, the bits of a signature (see signature_representatives):
+    the bits its encoding uses, less the token flags, the layer and every address."""
+    masks = np.zeros((256, 4), dtype=np.uint64)
+    for opcode in FORMATS:
+        keep = sum(int(word) << (64 * k) for k, word in enumerate(_bit_plan(opcode).used))
+        keep &= ~(((1 << HEADER_BITS) - 1) & ~0xFFFF)  # the header but its opcode and function
+        for f in FORMATS[opcode]:
+            if f.kind is Kind.OPERAND:
+                keep &= ~(((1 << ADDR_OFFSET_BITS) - 1) << f.lsb)
+            elif f.kind is Kind.DRAM:
+                keep &= ~(((1 << f.width) - 1) << f.lsb)
+        masks[int(opcode)] = [(keep >> (64 * k)) & ((1 << 64) - 1) for k in range(4)]
+    return masks
+
+
+_SIGNATURE_MASKS = _signature_masks()
+_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], dtype=np.uint64)
 
 
 # ---------------------------------------------------------------------------------------

@@ -438,10 +438,10 @@ def _lut_mma_function(views: Views, compiled: SimKernels | None, g: int, m: int,
     out = views.scratch((m, n), 2, _I64) if check else None
     store = None if out is None else partial(_checked_store, out, accum, dst(), lo, hi)
     shape = (m, bits, k // 8, 256)
-    if kernel:  # dst is in the accumulator, weights in the scratchpad: no overlap
-        target = ((compiled.tensor(out.reshape(-1)), 0) if check
-                  else (views.flat(_MEM_OF_SPACE[dst_space], dst_type, compiled), dst_addr // dst_type.itemsize))
-        lookup = partial(kernel, views.flat(MEM_SP, _U8, compiled), weights_addr, *target, m, n, bits, k // 8)
+    kernel = kernel if check else None  # the executor runs the unchecked ones (_run_lut_mmas)
+    if kernel:  # into an int64 tile, which the store checks
+        lookup = partial(kernel, views.flat(MEM_SP, _U8, compiled), weights_addr, compiled.tensor(out.reshape(-1)), 0,
+                         m, n, bits, k // 8)
         new_table = partial(_new_table, partial(sums, views.flat(MEM_SP, _I8, compiled), tables_addr), shape, work,
                             compiled.tensor)
     else:

@@ -85,6 +85,18 @@ def _tir_functions() -> dict:
     # makes no array per instruction. Each operand is a buffer declared over its memory at its
     # offset (indexing the flat memory with the offset arithmetic written out ran 2x slower).
 
+    # The arithmetic of LUT.MMA and VEC.DEQ, written once: the per-instruction kernels and the
+    # executor both expand these (Python helpers, evaluated when the TIR is parsed).
+    def byte_lookup(tables, weights, r, c, i, b, k8):
+        """Row r's byte-sum table entry for weight byte (plane i, byte b) of column c."""
+        return tables[r, (i * k8 + b) * 256 + T.Cast("int64", weights[i, c, b])]
+
+    def deq_term(a, b, c, r, col, imm):
+        """VEC.DEQ of a[r, col] in the ISA's order: f32(f64(a) * f64(imm * row scale)) - zero *
+        row sum, times scale (b: scale, zero by column; c: row scale, row sum by row)."""
+        product = T.Cast("float32", T.Cast("float64", a[r, col]) * T.Cast("float64", imm * c[0, r]))
+        return (product - b[1, col] * c[1, r]) * b[0, col]
+
     def lut_mma(table: str, out_type: str):
         @T.prim_func
         def func(w_handle: T.handle, w_off: T.int64, out_handle: T.handle, out_off: T.int64, rows: T.int64,
@@ -99,7 +111,7 @@ def _tir_functions() -> dict:
                 acc = T.alloc_buffer((1,), table, scope="local")
                 acc[0] = T.Cast(table, 0)
                 for i, b in T.grid(planes, k8):
-                    acc[0] = acc[0] + tables[r, (i * k8 + b) * 256 + T.Cast("int64", weights[i, c, b])]
+                    acc[0] = acc[0] + byte_lookup(tables, weights, r, c, i, b, k8)
                 out[r, c] = T.Cast(out_type, acc[0])
 
         return func
@@ -118,12 +130,10 @@ def _tir_functions() -> dict:
             c = T.decl_buffer((2, rows), "float32", data=c_memory.data, elem_offset=c_off)  # row scale, row sum
             dst = T.decl_buffer((rows, cols), "float32", data=dst_memory.data, elem_offset=dst_off)
             for r, col in T.grid(rows, cols):
-                product = T.Cast("float32", T.Cast("float64", a[r, col]) * T.Cast("float64", imm * c[0, r]))
-                term = (product - b[1, col] * c[1, r]) * b[0, col]
                 if accum:
-                    dst[r, col] = dst[r, col] + term
+                    dst[r, col] = dst[r, col] + deq_term(a, b, c, r, col, imm)
                 else:
-                    dst[r, col] = term
+                    dst[r, col] = deq_term(a, b, c, r, col, imm)
 
         return func
 
@@ -345,7 +355,7 @@ def _tir_functions() -> dict:
                     for r, c in T.grid(rows, cols):
                         total[0] = T.Cast(table, 0)
                         for i, b in T.grid(planes, k8):
-                            total[0] = total[0] + tables[r, (i * k8 + b) * 256 + T.Cast("int64", weights[i, c, b])]
+                            total[0] = total[0] + byte_lookup(tables, weights, r, c, i, b, k8)
                         out[r, c] = T.Cast(acc_type, total[0])
                 else:  # VEC.DEQ, as deq(): a (accumulator), b, c, dst (scratchpad f32), rows, cols, accumulate
                     a_off: T.let[T.int64] = ops[o, 1]
@@ -362,12 +372,10 @@ def _tir_functions() -> dict:
                     dst = T.decl_buffer((drows, dcols), "float32", data=f32.data, elem_offset=d_off)
                     if accum != 0:  # the choice outside the loops, which then vectorize
                         for r, col in T.grid(drows, dcols):
-                            product = T.Cast("float32", T.Cast("float64", a[r, col]) * T.Cast("float64", imm * c[0, r]))
-                            dst[r, col] = dst[r, col] + (product - b[1, col] * c[1, r]) * b[0, col]
+                            dst[r, col] = dst[r, col] + deq_term(a, b, c, r, col, imm)
                     else:
                         for r, col in T.grid(drows, dcols):
-                            product = T.Cast("float32", T.Cast("float64", a[r, col]) * T.Cast("float64", imm * c[0, r]))
-                            dst[r, col] = (product - b[1, col] * c[1, r]) * b[0, col]
+                            dst[r, col] = deq_term(a, b, c, r, col, imm)
 
         return func
 

@@ -34,8 +34,7 @@ from lutc.diagnostics import LutcError
 from lutc.backends.accel.analysis import Analysis, analyze
 from lutc.backends.accel.config import AccelConfig
 from lutc.backends.accel.dataflow import first_uninitialized_read, unwritten_outputs
-from lutc.backends.accel.functional import COMPILED_MIN, Views, kernels_for, prepare
-from lutc.backends.accel.functional import plan as make_plan
+from lutc.backends.accel.functional import COMPILED_MIN, Views, kernels_for, plan as make_plan, prepare
 from lutc.backends.accel.kernels import SimKernels
 from lutc.backends.accel.program import MEM_DRAM, Program, describe_instruction, instruction_location, load_inputs
 from lutc.backends.accel.report import SimReport, build_report
