@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sim_executor.py [--pairs 512] [--runs 20]
 
-The simulator's compiled executor (`kernels.lut_deq_run`, used through `functional.Runs`)
+The simulator's compiled executor (`kernels.executor`, used through `functional.Runs`)
 on its own: before it, each integer LUT.MMA lookup and each VEC.DEQ was one call of its
 TVM-compiled kernel from a prepared Python partial; the executor walks a table of operations
 instead (kind, operand offsets, shape; an f32 immediate beside it), so a run of such
@@ -12,7 +12,7 @@ output tiles, k = 64 (2 weight planes, 8 bytes per plane and column), int32 byte
 tables, DEQ of the int32 accumulator into an f32 tile, accumulating. Both sides write the
 same f32 bits (checked), so the executor is a drop-in for a run of these instructions.
 
-How the executor is written (kernels.py, `lut_deq_run`): operand buffers declared inside the
+How the executor is written (kernels.py, `executor`): operand buffers declared inside the
 op loop over offsets bound with `T.let[T.int64]` (an annotated `x: T.int64 = ...` is a
 mutable variable, over which TVM 0.27's StorageRewrite fails with "Load/Store of buffer ...
 occurred before its declaration"), the accumulator allocated once outside the loops, and the
@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                                 tensor(tables[t_off:t_off + 4096].reshape(1, -1))))
         per_call.append(partial(compiled.deq(np.dtype(np.int32), True), tensor(acc), 0, tensor(f32), 40000, tensor(f32),
                                 41000, tensor(f32), dst, 1, 256, 0.01))
-    run = partial(compiled.lut_deq_run(np.dtype(np.int32), np.dtype(np.int32)), tensor(sp), tensor(acc), tensor(f32),
-                  tensor(tables), tensor(ops), tensor(imms), 0, len(ops))
+    unused = tensor(np.zeros(1, dtype=np.uint8))  # DRAM and the accumulator's bytes: no DMA rows here
+    run = partial(compiled.executor(np.dtype(np.int32), np.dtype(np.int32)), unused, tensor(sp), unused, tensor(acc),
+                  tensor(f32), tensor(tables), tensor(np.zeros(1, dtype=np.float32)), tensor(ops), tensor(imms), 0, len(ops))
 
     def calls() -> None:
         for call in per_call:

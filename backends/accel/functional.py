@@ -29,12 +29,12 @@ from lutc.backends.accel.dataflow import read_versions, writes_in_order
 from lutc.backends.accel.isa import (
     Bcast, DType, Load, LutBuild, LutMma, Mma, Operand, Red, RedFunc, Space, Store, Vec, VecFunc,
 )
-from lutc.backends.accel.kernels import RUN_DEQ, RUN_LUT_MMA, RUN_OP_FIELDS, SimKernels
+from lutc.backends.accel.kernels import COPY_DRAM_SP, COPY_SP_DRAM, RUN_CAST, RUN_COPY, RUN_DEQ, RUN_LUT_MMA, RUN_OP_FIELDS, SimKernels
 from lutc.backends.accel.lut import (
     TABLE_QMAX, build_tables, lut_mma_bound, make_lut_mma, bytewise_indices, bytewise_table, table_block_layout, table_entries,
     weight_plane_bytes,
 )
-from lutc.backends.accel.program import MEM_ACC, MEM_SP
+from lutc.backends.accel.program import MEM_ACC, MEM_DRAM, MEM_SP
 from lutc.backends.accel.timing import Hazard
 
 _MEM_OF_SPACE = (MEM_SP, MEM_SP, MEM_ACC)  # by Space code (NONE never reaches a body)
@@ -83,20 +83,25 @@ class Views:
 
 
 class Runs:
-    """The instructions the compiled executor runs (`kernels.lut_deq_run`): integer LUT.MMAs
-    that need no overflow check, and VEC.DEQs from the accumulator into f32 scratchpad tiles.
-    Per instruction: its executor (an index into `executors`; -1: not run by one), op row and
-    immediate, made from the columns with NumPy rather than a function per instruction; the
-    fill of each byte-sum table, called just before its first reader; the tables' arenas.
-    `plan` makes consecutive instructions of one executor one call."""
+    """The instructions the compiled executor runs (`kernels.executor`): integer LUT.MMAs
+    that need no overflow check, VEC.DEQs from the accumulator into f32 scratchpad tiles,
+    DMAs, and the stores of integer MMAs whose products cannot overflow. Per instruction: its
+    executor (an index into `executors`; -1: not run by one), op row and immediate, made from
+    the columns with NumPy rather than a function per instruction; what must run just before
+    an instruction's row (`before`: the fill of a byte-sum table, called before its first
+    reader; an MMA batch's BLAS products, before its first store); the tables' arenas; the
+    arena of f32 MMA products. `plan` makes consecutive instructions of one executor one call."""
 
     def __init__(self, n: int):
         self.executor = np.full(n, -1, dtype=np.int64)
         self.rows = np.zeros((n, RUN_OP_FIELDS), dtype=np.int64)
         self.imm = np.zeros(n, dtype=np.float32)
         self.executors: list[tuple[np.dtype, np.dtype]] = []  # (byte-sum table type, accumulator type)
-        self.fills: dict[int, partial] = {}  # instruction -> fill of the table it reads first
+        self.before: dict[int, Callable] = {}  # instruction -> what runs just before its row
         self.arenas: dict[np.dtype, np.ndarray] = {}  # table type -> every table, back to back
+        self.products = np.zeros(1, dtype=np.float32)  # MMA batch products (see _prepare_mmas)
+
+    ANY = -2  # an executor id for rows every executor runs (DMAs): they join the run around them
 
     def executor_id(self, table: np.dtype, acc: np.dtype) -> int:
         if (table, acc) not in self.executors:
@@ -107,27 +112,29 @@ class Runs:
 def plan(handlers: list, order: list[int], views: Views, compiled: SimKernels | None) -> list[tuple[int, Callable]]:
     """(instruction, function) pairs to call, in `order`: each instruction's handler, except
     that consecutive instructions of one executor are one call over their op rows (a table
-    fill, called first, starts a new run). Runs are found with NumPy; the loop is per call."""
+    fill or BLAS call, called first, starts a new run). Runs are found with NumPy; the loop is per call."""
     runs = views.runs
-    if runs is None or not runs.executors:
+    if runs is None or not (runs.executor != -1).any():
         return [(i, handlers[i]) for i in order if handlers[i] is not None]
     order = np.asarray(order, dtype=np.int64)
-    executor = runs.executor[order]
+    executor = _join_runs(runs, runs.executor[order])
     in_run = executor >= 0
-    has_fill = np.zeros(len(runs.executor), dtype=bool)
-    has_fill[list(runs.fills)] = True
+    has_before = np.zeros(len(runs.executor), dtype=bool)
+    has_before[list(runs.before)] = True
     new_run = np.ones(len(order), dtype=bool)
     new_run[1:] = executor[1:] != executor[:-1]
-    events = np.flatnonzero(~in_run | (in_run & (new_run | has_fill[order])))
+    events = np.flatnonzero(~in_run | (in_run & (new_run | has_before[order])))
     lengths = np.diff(events, append=len(order))
     first_row = np.cumsum(in_run) - 1
     ops = compiled.tensor(np.ascontiguousarray(runs.rows[order[in_run]]))
     imm = compiled.tensor(np.ascontiguousarray(runs.imm[order[in_run]]))
-    calls = [partial(compiled.lut_deq_run(table, acc), views.flat(MEM_SP, _U8, compiled), views.flat(MEM_ACC, acc, compiled),
-                     views.flat(MEM_SP, _F32, compiled), compiled.tensor(runs.arenas.get(table, np.zeros(1, table))), ops, imm)
+    flat = partial(views.flat, compiled=compiled)
+    calls = [partial(compiled.executor(table, acc), flat(MEM_DRAM, _U8), flat(MEM_SP, _U8), flat(MEM_ACC, _U8),
+                     flat(MEM_ACC, acc), flat(MEM_SP, _F32), compiled.tensor(runs.arenas.get(table, np.zeros(1, table))),
+                     compiled.tensor(runs.products), ops, imm)
              for table, acc in runs.executors]
     out: list = []
-    append, fills = out.append, runs.fills
+    append, before = out.append, runs.before
     for i, e, first, length in zip(order[events].tolist(), executor[events].tolist(), first_row[events].tolist(),
                                    lengths.tolist()):
         if e < 0:
@@ -135,10 +142,25 @@ def plan(handlers: list, order: list[int], views: Views, compiled: SimKernels | 
             if h is not None:
                 append((i, h))
         else:
-            if i in fills:
-                append((i, fills[i]))
+            if i in before:
+                append((i, before[i]))
             append((i, partial(calls[e], first, first + length)))
     return out
+
+
+def _join_runs(runs: Runs, executor: np.ndarray) -> np.ndarray:
+    """Executor ids in execution order, each ANY row taking the one before it (leading ones: the first
+    after them; all ANY: a default executor), so that DMAs extend the runs around them."""
+    anywhere = executor == Runs.ANY
+    if not anywhere.any():
+        return executor
+    known = executor >= 0
+    if not known.any():
+        return np.where(anywhere, runs.executor_id(_I32, _I32), executor)
+    last = np.where(known, np.arange(len(executor)), -1)
+    np.maximum.accumulate(last, out=last)
+    last[last < 0] = np.argmax(known)
+    return np.where(anywhere, executor[last], executor)
 
 
 # Below this many LUT.MMA and VEC.DEQ instructions, NumPy finishes sooner than loading the
@@ -167,7 +189,10 @@ def prepare(an: Analysis, views: Views, pos: np.ndarray, compiled: SimKernels | 
     kernels integer LUT.MMAs and VEC.DEQs run through where they apply."""
     handlers: list = [None] * an.n
     views.runs = Runs(an.n) if compiled else None
-    _prepare_dmas(an, views.mems, handlers)
+    if views.runs is not None:
+        _run_dmas(an, views.runs)
+    else:
+        _prepare_dmas(an, views.mems, handlers)
     writes = writes_in_order(an, pos) if Mma in an.groups or LutMma in an.groups else None  # for operand versions
     # Compute: a closure per distinct instruction (equal field columns), over shared views.
     # Distinct rows come from the columns, not from hashing instruction objects (slow).
@@ -197,7 +222,7 @@ def prepare(an: Analysis, views: Views, pos: np.ndarray, compiled: SimKernels | 
         if not len(todo):
             continue
         if cls is Mma:  # prepared from the columns; their functions take operand versions
-            _prepare_mmas(an, todo, cols, views, pos, writes, handlers)
+            _prepare_mmas(an, todo, cols, views, pos, writes, handlers, compiled)
             continue
         if cls is LutMma:
             _prepare_lut_mmas(an, todo, cols, views, pos, writes, handlers, compiled)
@@ -233,6 +258,22 @@ def _prepare_dmas(an: Analysis, mems: list[np.ndarray], handlers: list) -> None:
             handlers[i] = handler
 
 
+def _run_dmas(an: Analysis, runs: Runs) -> None:
+    """Every LOAD and STORE as an executor row (any executor): direction, byte offsets, rows, row
+    bytes, strides; a DMA contiguous on both sides as one row."""
+    idx = np.concatenate([an.groups[cls] for cls in (Load, Store) if cls in an.groups] or [np.zeros(0, np.int64)])
+    src_mem, dst_mem = an.mem[idx, 0], an.mem[idx, 1]
+    src, dst = an.pattern[idx, 0], an.pattern[idx, 1]
+    rows, row_bytes = src[:, 0].copy(), src[:, 1].copy()
+    contiguous = ~(is_strided(src) | is_strided(dst))
+    row_bytes[contiguous] *= rows[contiguous]
+    rows[contiguous] = 1
+    direction = np.where(src_mem == MEM_DRAM, dst_mem - MEM_SP + COPY_DRAM_SP, src_mem - MEM_SP + COPY_SP_DRAM)
+    runs.executor[idx] = Runs.ANY
+    runs.rows[idx] = np.stack([np.full(len(idx), RUN_COPY), direction, an.lo[idx, 0], an.lo[idx, 1], rows, row_bytes,
+                               src[:, 2], dst[:, 2]], axis=1)
+
+
 def _pattern_views(mems: list[np.ndarray], an: Analysis, idx: np.ndarray, slot: int) -> list[np.ndarray]:
     """Range `slot` of instructions `idx` as (rows, row_bytes) byte views, strided or not. Ranges with
     the same memory and pattern are rows of one window view (one view per start byte), so each
@@ -252,7 +293,7 @@ def _pattern_views(mems: list[np.ndarray], an: Analysis, idx: np.ndarray, slot: 
 # Instruction bodies
 # ---------------------------------------------------------------------------------------
 
-_I8, _U8, _I32, _I64, _F32 = (np.dtype(t) for t in (np.int8, np.uint8, np.int32, np.int64, np.float32))
+_I8, _U8, _I32, _I64, _F32, _F64 = (np.dtype(t) for t in (np.int8, np.uint8, np.int32, np.int64, np.float32, np.float64))
 _INT_RANGE = {np.dtype(np.int8): (-128, 127), np.dtype(np.int16): (-32768, 32767),
               np.dtype(np.int32): (-(1 << 31), (1 << 31) - 1), np.dtype(np.uint8): (0, 255)}
 
@@ -365,7 +406,7 @@ def _run_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, versions: np.ndarra
                                                                      tables_dtype, dst_dtype)
         else:  # float tables: not the executor's
             check, work_type, kernel, fill = True, None, None, None
-        runnable = kernel and not check and compiled.lut_deq_run(work_type, dst_type)
+        runnable = kernel and not check and compiled.executor(work_type, dst_type)
         executor.append(runs.executor_id(work_type, dst_type) if runnable else -1)
         work.append(work_type)
         itemsize.append(dst_type.itemsize)
@@ -392,7 +433,7 @@ def _run_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, versions: np.ndarra
     for r, k, offset, size in zip(t_first.tolist(), t_kind.tolist(), t_offset.tolist(), t_size.tolist()):
         shape = (int(c["m"][r]), int(c["bits"][r]), int(c["k"][r]) // 8, 256)
         table = runs.arenas[work[k]][offset:offset + size].reshape(shape)
-        runs.fills[int(idx[sel[r]])] = partial(sums[k], stored, int(c["tables.addr"][r]), compiled.tensor(table))
+        runs.before[int(idx[sel[r]])] = partial(sums[k], stored, int(c["tables.addr"][r]), compiled.tensor(table))
     ins = idx[sel]
     runs.executor[ins] = executor[kind]
     runs.rows[ins] = np.stack([np.full(len(ins), RUN_LUT_MMA), c["weights.addr"], c["dst.addr"] // np.array(itemsize)[kind],
@@ -519,7 +560,7 @@ def _operand_view(views: Views, space: int, addr: int, dtype: int, shape: tuple[
 
 
 def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: np.ndarray, writes: tuple,
-                  handlers: list) -> None:
+                  handlers: list, compiled: SimKernels | None) -> None:
     """handlers[i] for the MMAs `idx` (field columns `cols`; `writes`: writes_in_order).
 
     Integer MMAs reading the same B range with the same version (the last write before the read,
@@ -547,25 +588,44 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: 
     where = pos[idx]
     rows = rows[np.lexsort((where[rows], key))]  # by key, each group in execution order
     batches = _split_batches(key[rows], where[rows], a_versions[rows])
-    # Everything per MMA in batch order, as lists; per batch, whether its A tiles lie back to back.
+    # Per MMA in batch order; per batch, whether its A tiles lie back to back.
     c = {name: cols[name][rows] for name in _MMA_FIELDS}
     a_size = c["m"] * c["k"] * _DTYPE_ITEMSIZE[c["a.dtype"]]
     adjacent = (np.diff(c["a.addr"]) == a_size[:-1]) & (np.diff(c["a.space"]) == 0)  # row r + 1 follows row r
     breaks = np.concatenate([[0], np.cumsum(~adjacent)])
     first, stop = (np.array(v, dtype=np.int64) for v in zip(*batches))
     stacked = (breaks[stop - 1] == breaks[first]).tolist()
-    # An MMA whose store needs no Python: nothing to accumulate, and no product can overflow dst.
-    plain = ((c["accum"] == 0) & (c["k"] * _MAGNITUDE[c["a.dtype"]] * _MAGNITUDE[c["b.dtype"]] <= _INT_MAX[c["dst.dtype"]])).tolist()
-    c = {name: v.tolist() for name, v in c.items()}
-    ins, where, a_versions, b_versions = idx[rows].tolist(), where[rows].tolist(), a_versions[rows].tolist(), b_versions[rows].tolist()
-    dst_keys = list(zip(c["dst.space"], c["dst.addr"], c["dst.dtype"], zip(c["m"], c["n"])))
-    dst_of = {key: _operand_view(views, *key) for key in set(dst_keys)}
-    dsts = list(map(dst_of.__getitem__, dst_keys))
+    bound = c["k"] * _MAGNITUDE[c["a.dtype"]] * _MAGNITUDE[c["b.dtype"]]  # the largest |product| entry
+    # A plain store needs no check: nothing to accumulate, and no product can overflow dst.
+    plain = (c["accum"] == 0) & (bound <= _INT_MAX[c["dst.dtype"]])
+    executor = _store_executors(views.runs, compiled, plain & (bound <= _EXACT_F32), c)
+    batch_of = np.repeat(np.arange(len(first)), stop - first)
+    whole = np.minimum.reduceat(executor, first) >= 0  # batches whose every store the executor runs
+    by_executor = whole[batch_of]
+    ins = idx[rows]
+    # Each batch's products get a place in one arena per work type (the f32 one is the executor's).
     results = _ResultBuffers()
-    for (lo, hi), back_to_back in zip(batches, stacked):
+    where = where[rows].tolist()
+    works = [_mma_work_dtype(k, _NP_OF_DTYPE[a], _NP_OF_DTYPE[b])
+             for k, a, b in zip(*(c[name][first].tolist() for name in ("k", "a.dtype", "b.dtype")))]
+    tile = (c["m"] * c["n"]).tolist()
+    places = [results.take((hi - lo) * tile[lo], work, where[lo], where[hi - 1]) for (lo, hi), work in zip(batches, works)]
+    arenas = results.arenas()
+    if by_executor.any():
+        runs = views.runs
+        runs.products = arenas[_F32]
+        offset = np.array(places)[batch_of] + (np.arange(len(rows)) - first[batch_of]) * c["m"] * c["n"]
+        sel = np.flatnonzero(by_executor)
+        runs.executor[ins[sel]] = executor[sel]
+        runs.rows[ins[sel], :4] = np.stack([np.full(len(sel), RUN_CAST), offset[sel],
+                                            c["dst.addr"][sel] // _DTYPE_ITEMSIZE[c["dst.dtype"][sel]],
+                                            c["m"][sel] * c["n"][sel]], axis=1)
+    plain, by_executor, whole = plain.tolist(), by_executor.tolist(), whole.tolist()
+    c = {name: v.tolist() for name, v in c.items()}
+    ins, a_versions, b_versions = ins.tolist(), a_versions[rows].tolist(), b_versions[rows].tolist()
+    for (lo, hi), back_to_back, work, place, to_executor in zip(batches, stacked, works, places, whole):
         m, n, k, a_space, a_dtype, b_dtype = (c[name][lo] for name in ("m", "n", "k", "a.space", "a.dtype", "b.dtype"))
-        work = _mma_work_dtype(k, _NP_OF_DTYPE[a_dtype], _NP_OF_DTYPE[b_dtype])
-        out = results.take((hi - lo, m, n), work, where[lo], where[hi - 1])
+        out = arenas[work][place:place + (hi - lo) * m * n].reshape(hi - lo, m, n)
         if back_to_back:  # one view of all A tiles (a GEMM's m-tiles)
             a_sources = (_operand_view(views, a_space, c["a.addr"][lo], a_dtype, ((hi - lo) * m, k)),)
         else:
@@ -574,15 +634,29 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: 
         b = _operand_view(views, c["b.space"][lo], c["b.addr"][lo], b_dtype, (n, k) if c["transpose_b"][lo] else (k, n))
         compute = partial(_mma_batch, views.converted, work, (tuple(map(id, a_sources)), tuple(a_versions[lo:hi])),
                           a_sources, (id(b), b_versions[lo]), b, bool(c["transpose_b"][lo]), out.reshape(-1, n))
-        if all(plain[lo:hi]):  # plain (exact) casts into the accumulator, made by map
-            made = map(partial, repeat(operator.setitem), dsts[lo:hi], repeat(Ellipsis), out)
-        else:
-            made = (partial(operator.setitem, dst, Ellipsis, res) if is_plain else
-                    partial(_mma_store, res, bool(accum), dst, *_INT_RANGE[dst.dtype])
-                    for dst, res, is_plain, accum in zip(dsts[lo:hi], out, plain[lo:hi], c["accum"][lo:hi]))
-        for i, store in zip(ins[lo:hi], made):
-            handlers[i] = store
+        if to_executor:  # its stores are executor rows; the products are computed just before the first
+            views.runs.before[ins[lo]] = compute
+            continue
+        dsts = [_operand_view(views, *key) for key in zip(c["dst.space"][lo:hi], c["dst.addr"][lo:hi], c["dst.dtype"][lo:hi],
+                                                           repeat((m, n)))]
+        for i, dst, res, is_plain, accum in zip(ins[lo:hi], dsts, out, plain[lo:hi], c["accum"][lo:hi]):
+            handlers[i] = (partial(operator.setitem, dst, Ellipsis, res) if is_plain else
+                           partial(_mma_store, res, bool(accum), dst, *_INT_RANGE[dst.dtype]))
         handlers[ins[lo]] = partial(_compute_then_store, compute, handlers[ins[lo]])
+
+
+def _store_executors(runs: Runs | None, compiled: SimKernels | None, eligible: np.ndarray, c: dict) -> np.ndarray:
+    """Per MMA, the executor that stores it (-1: none): `eligible` ones (plain stores of f32
+    products) into the accumulator, of an integer type an executor has."""
+    executor = np.full(len(eligible), -1, dtype=np.int64)
+    if runs is None:
+        return executor
+    eligible = eligible & (c["dst.space"] == Space.ACC)
+    for code in np.unique(c["dst.dtype"][eligible]).tolist():
+        acc = _NP_OF_DTYPE[code]
+        if acc.kind == "i" and compiled.executor(_I32, acc):
+            executor[eligible & (c["dst.dtype"] == code)] = runs.executor_id(_I32, acc)
+    return executor
 
 
 _MMA_FIELDS = ("m", "n", "k", "accum", "transpose_b", "a.space", "a.addr", "a.dtype", "b.space", "b.addr", "b.dtype",
@@ -612,19 +686,26 @@ def _split_batches(key: np.ndarray, where: np.ndarray, a_version: np.ndarray) ->
 
 
 class _ResultBuffers:
-    """Result buffers for MMA batches, reused once every MMA of the batch holding one has stored."""
+    """Places for MMA batch products in one arena per type: a place is reused once every MMA of
+    the batch holding it has stored (execution positions first..last)."""
 
     def __init__(self):
-        self._free: dict[tuple, list] = {}  # (shape, dtype) -> heap of (last position using it, n, buffer)
+        self._free: dict[tuple, list] = {}  # (elements, dtype) -> heap of (last position using it, offset)
+        self._size: dict[np.dtype, int] = {}  # dtype -> elements taken so far
 
-    def take(self, shape: tuple[int, int], dtype, first: int, last: int) -> np.ndarray:
-        heap = self._free.setdefault((shape, dtype), [])
+    def take(self, count: int, dtype: np.dtype, first: int, last: int) -> int:
+        """The element offset of `count` elements free from position `first` until `last`."""
+        heap = self._free.setdefault((count, dtype), [])
         if heap and heap[0][0] < first:
-            _, _, buf = heapq.heappop(heap)
+            _, offset = heapq.heappop(heap)
         else:
-            buf = np.empty(shape, dtype=dtype)
-        heapq.heappush(heap, (last, id(buf), buf))
-        return buf
+            offset = self._size.get(dtype, 0)
+            self._size[dtype] = offset + count
+        heapq.heappush(heap, (last, offset))
+        return offset
+
+    def arenas(self) -> dict[np.dtype, np.ndarray]:
+        return {dtype: np.empty(size, dtype=dtype) for dtype, size in self._size.items()}
 
 
 def _mma_work_dtype(k: int, a_dtype: np.dtype, b_dtype: np.dtype):
@@ -632,7 +713,7 @@ def _mma_work_dtype(k: int, a_dtype: np.dtype, b_dtype: np.dtype):
     bound = k * _INT_MAGNITUDE[a_dtype] * _INT_MAGNITUDE[b_dtype]  # the largest |A . B| entry
     if bound > _EXACT_F64:  # pragma: no cover - k beyond 2^37 for 8-bit operands
         raise Hazard(f"MMA with k = {k} is too long to simulate exactly")
-    return np.float32 if bound <= _EXACT_F32 else np.float64
+    return _F32 if bound <= _EXACT_F32 else _F64
 
 
 _INT_MAGNITUDE = {dtype: max(-lo, hi) for dtype, (lo, hi) in _INT_RANGE.items()}
@@ -831,7 +912,7 @@ def _run_deqs(idx: np.ndarray, cols: dict, runs: Runs, compiled: SimKernels) -> 
     for code in np.unique(cols["a.dtype"][taken]).tolist():
         a_type = _NP_OF_DTYPE[code]
         these = taken & (cols["a.dtype"] == code)
-        if not compiled.lut_deq_run(_I32, a_type):
+        if not compiled.executor(_I32, a_type):
             taken &= ~these
             continue
         ins = idx[these]

@@ -21,12 +21,15 @@ TIR and compiled by TVM's LLVM backend:
   (at most 24 significant bits times f32's 24) the f64 product is exact, so the one rounding
   gives the f32 product NumPy forms for narrow types, and NumPy's own f64 product for int32.
   No fast-math flag is set and the target has no FMA, so nothing is contracted or reordered.
-* `lut_deq_run_<table>_<acc>(sp, acc, sp_f32, tables, ops, imms, first, end)`: rows
-  [first, end) of a table of operations in one call: integer LUT.MMA lookups (into the
+* `executor_<table>_<acc>(dram, sp, acc_bytes, acc, sp_f32, tables, products, ops, imms, first,
+  end)`: rows [first, end) of a table of operations in one call, each row its kind, then byte
+  or element offsets and shapes (the DEQ immediates beside): integer LUT.MMA lookups (into the
   accumulator, no overflow check) and VEC.DEQs (accumulator -> f32 in the scratchpad), each
-  row its kind, then element offsets and shapes (the DEQ immediates beside), each computed
-  exactly as `lut_mma` and `deq` do; the byte-sum tables lie back to back in one arena. It
-  saves a call per instruction and the prepared function of each.
+  computed exactly as `lut_mma` and `deq` do, the byte-sum tables back to back in one arena;
+  DMAs (2-D byte copies between DRAM and the scratchpad or the accumulator); and the stores of
+  MMAs whose products (exact integers in f32, from one BLAS call per batch) cannot overflow
+  (casts into the accumulator). It saves a call per instruction and the prepared function of
+  each: a run is everything between two NumPy-side steps (a BLAS call, a table fill, a VEC).
 * `first_unwritten(flags, start, rows, width, stride, write, result)`: the walk of
   `dataflow.first_uninitialized_read` over its events (byte ranges, in rows of `width` bytes
   `stride` apart): a write sets the flags, a read finds whether one of its flags is 0;
@@ -71,9 +74,10 @@ LUT_TABLE_TYPES = ("int32", "int64")
 LUT_OUT_TYPES = ("int16", "int32", "int64")
 DEQ_A_TYPES = ("uint8", "int8", "int16", "int32", "float32")
 LUT_GROUPS = (1, 2, 4, 8)  # activation group sizes g that divide a byte
-RUN_ACC_TYPES = ("int16", "int32")  # accumulator types of lut_deq_run (the configs' LUT accumulators)
-RUN_OP_FIELDS = 8  # lut_deq_run's op rows: kind, then seven operands
-RUN_LUT_MMA, RUN_DEQ = 0, 1  # op kinds
+RUN_ACC_TYPES = ("int16", "int32")  # accumulator types of the executor (the configs' LUT and MMA accumulators)
+RUN_OP_FIELDS = 8  # the executor's op rows: kind, then seven operands
+RUN_LUT_MMA, RUN_DEQ, RUN_COPY, RUN_CAST = 0, 1, 2, 3  # op kinds
+COPY_DRAM_SP, COPY_DRAM_ACC, COPY_SP_DRAM, COPY_ACC_DRAM = 0, 1, 2, 3  # RUN_COPY directions
 
 
 def _tir_functions() -> dict:
@@ -325,18 +329,30 @@ def _tir_functions() -> dict:
             state[1 + q] = ptr[q]
             state[4 + q] = free[q]
 
-    def lut_deq_run(table: str, acc_type: str):
+    def executor(table: str, acc_type: str):
         # Offsets read from the op table are bound with T.let: an annotated `x: T.int64 = ...`
         # is a mutable variable, and buffers declared over one fail TVM's StorageRewrite. The
         # accumulator is allocated once, outside the loops (inside, it is not a register).
+        @T.macro
+        def copy_rows(src_data, dst_data, src_off, dst_off, rows, row_bytes, src_stride, dst_stride):
+            src = T.decl_buffer((rows, row_bytes), "uint8", data=src_data, elem_offset=src_off, strides=(src_stride, 1))
+            dst = T.decl_buffer((rows, row_bytes), "uint8", data=dst_data, elem_offset=dst_off, strides=(dst_stride, 1))
+            for r, b in T.grid(rows, row_bytes):
+                dst[r, b] = src[r, b]
+
         @T.prim_func
-        def func(sp_handle: T.handle, acc_handle: T.handle, f32_handle: T.handle, t_handle: T.handle,
-                 ops_handle: T.handle, imm_handle: T.handle, first: T.int64, end: T.int64):
-            sp_size, acc_size, f32_size, t_size, n_ops = T.int64(), T.int64(), T.int64(), T.int64(), T.int64()
+        def func(dram_handle: T.handle, sp_handle: T.handle, acc8_handle: T.handle, acc_handle: T.handle,
+                 f32_handle: T.handle, t_handle: T.handle, products_handle: T.handle, ops_handle: T.handle,
+                 imm_handle: T.handle, first: T.int64, end: T.int64):
+            dram_size, sp_size, acc8_size, products_size = T.int64(), T.int64(), T.int64(), T.int64()
+            acc_size, f32_size, t_size, n_ops = T.int64(), T.int64(), T.int64(), T.int64()
+            dram = T.match_buffer(dram_handle, (dram_size,), "uint8")
             sp = T.match_buffer(sp_handle, (sp_size,), "uint8")
+            acc8 = T.match_buffer(acc8_handle, (acc8_size,), "uint8")  # the accumulator's bytes, for DMAs
             acc = T.match_buffer(acc_handle, (acc_size,), acc_type)
             f32 = T.match_buffer(f32_handle, (f32_size,), "float32")  # the scratchpad, as f32
             arena = T.match_buffer(t_handle, (t_size,), table)  # byte-sum tables, back to back
+            products = T.match_buffer(products_handle, (products_size,), "float32")  # MMA products (exact integers)
             ops = T.match_buffer(ops_handle, (n_ops, RUN_OP_FIELDS), "int64")
             imms = T.match_buffer(imm_handle, (n_ops,), "float32")
             total = T.alloc_buffer((1,), table, scope="local")
@@ -357,6 +373,30 @@ def _tir_functions() -> dict:
                         for i, b in T.grid(planes, k8):
                             total[0] = total[0] + byte_lookup(tables, weights, r, c, i, b, k8)
                         out[r, c] = T.Cast(acc_type, total[0])
+                elif ops[o, 0] == RUN_COPY:  # a DMA: direction, src, dst (byte offsets), rows, row bytes, strides
+                    direction: T.let[T.int64] = ops[o, 1]
+                    src_off: T.let[T.int64] = ops[o, 2]
+                    dst_off: T.let[T.int64] = ops[o, 3]
+                    n_rows: T.let[T.int64] = ops[o, 4]
+                    row_bytes: T.let[T.int64] = ops[o, 5]
+                    src_stride: T.let[T.int64] = ops[o, 6]
+                    dst_stride: T.let[T.int64] = ops[o, 7]
+                    if direction == COPY_DRAM_SP:
+                        copy_rows(dram.data, sp.data, src_off, dst_off, n_rows, row_bytes, src_stride, dst_stride)
+                    elif direction == COPY_DRAM_ACC:
+                        copy_rows(dram.data, acc8.data, src_off, dst_off, n_rows, row_bytes, src_stride, dst_stride)
+                    elif direction == COPY_SP_DRAM:
+                        copy_rows(sp.data, dram.data, src_off, dst_off, n_rows, row_bytes, src_stride, dst_stride)
+                    else:
+                        copy_rows(acc8.data, dram.data, src_off, dst_off, n_rows, row_bytes, src_stride, dst_stride)
+                elif ops[o, 0] == RUN_CAST:  # an MMA's store: products (f32 elements), dst (accumulator elements), count
+                    p_off: T.let[T.int64] = ops[o, 1]
+                    a_off: T.let[T.int64] = ops[o, 2]
+                    count: T.let[T.int64] = ops[o, 3]
+                    source = T.decl_buffer((count,), "float32", data=products.data, elem_offset=p_off)
+                    target = T.decl_buffer((count,), acc_type, data=acc.data, elem_offset=a_off)
+                    for e in T.serial(count):
+                        target[e] = T.Cast(acc_type, source[e])
                 else:  # VEC.DEQ, as deq(): a (accumulator), b, c, dst (scratchpad f32), rows, cols, accumulate
                     a_off: T.let[T.int64] = ops[o, 1]
                     b_off: T.let[T.int64] = ops[o, 2]
@@ -380,7 +420,7 @@ def _tir_functions() -> dict:
         return func
 
     funcs = {f"lut_mma_{t}_{o}": lut_mma(t, o) for t in LUT_TABLE_TYPES for o in LUT_OUT_TYPES}
-    funcs.update({f"lut_deq_run_{t}_{a}": lut_deq_run(t, a) for t in LUT_TABLE_TYPES for a in RUN_ACC_TYPES})
+    funcs.update({f"executor_{t}_{a}": executor(t, a) for t in LUT_TABLE_TYPES for a in RUN_ACC_TYPES})
     funcs["first_unwritten"] = first_unwritten
     funcs["first_conflict"] = first_conflict
     funcs["longest_path"] = longest_path
@@ -427,8 +467,8 @@ class SimKernels:
     def longest_path(self) -> Callable:
         return self._func(("longest_path",), lambda: "longest_path")
 
-    def lut_deq_run(self, table: np.dtype, acc: np.dtype) -> Callable | None:
-        return self._func(("lut_deq_run", table.num, acc.num), lambda: f"lut_deq_run_{table.name}_{acc.name}"
+    def executor(self, table: np.dtype, acc: np.dtype) -> Callable | None:
+        return self._func(("executor", table.num, acc.num), lambda: f"executor_{table.name}_{acc.name}"
                           if table.name in LUT_TABLE_TYPES and acc.name in RUN_ACC_TYPES else None)
 
     def deq(self, a: np.dtype, accum: bool) -> Callable | None:

@@ -121,41 +121,67 @@ def test_deq_kernel_equals_the_numpy_epilogue(compiled, a_bits, a_type, accum, i
 @settings(max_examples=80, deadline=None, derandomize=True)
 @given(table=st.sampled_from(kernels.LUT_TABLE_TYPES), acc_type=st.sampled_from(kernels.RUN_ACC_TYPES),
        ops=st.integers(1, 12), seed=st.integers(0, 2**32 - 1))
-def test_executor_runs_lut_mmas_and_deqs_as_their_kernels(compiled, table, acc_type, ops, seed):
-    """A random sequence of LUT.MMA lookups and DEQs, through lut_deq_run (one call over rows
-    [first, end) of its op table) and through the per-instruction kernels: the same memories."""
+def test_executor_runs_its_rows_as_the_per_instruction_paths(compiled, table, acc_type, ops, seed):
+    """A random sequence of LUT.MMA lookups, DEQs, 2-D DMAs and MMA stores, through executor
+    (one call over rows [first, end) of its op table) and through the per-instruction kernels,
+    NumPy copies between strided views and NumPy casts: the same memories."""
     rng = np.random.default_rng(seed)
     sp = rng.integers(0, 256, 1 << 14, dtype=np.uint8)
     sp[1 << 13:] = rng.standard_normal(1 << 11).astype(np.float32).view(np.uint8)  # f32 scales and tiles above
+    dram = rng.integers(0, 256, 1 << 12, dtype=np.uint8)
     arena = rng.integers(-100, 101, 1 << 13).astype(table)
     acc = rng.integers(-1000, 1001, 512).astype(acc_type)
+    products = rng.integers(-30000, 30001, 256).astype(np.float32)  # exact integers, as BLAS leaves them
     rows_, calls = [], []
     f32_base = (1 << 13) // 4
     for _ in range(ops):
         m, n, planes, k8 = (int(v) for v in rng.integers(1, [3, 17, 3, 3], endpoint=True))
-        if rng.random() < 0.5:  # LUT.MMA: weights, dst, rows, cols, planes, k8, table
+        kind = rng.integers(0, 4)
+        if kind == 0:  # LUT.MMA: weights, dst, rows, cols, planes, k8, table
             w, out, t = int(rng.integers(0, 4000)), int(rng.integers(0, 512 - m * n)), int(rng.integers(0, 8192 - m * planes * k8 * 256))
             rows_.append((kernels.RUN_LUT_MMA, w, out, m, n, planes, k8, t))
             tables = compiled.tensor(arena[t:t + m * planes * k8 * 256].reshape(m, -1))
             calls.append(lambda w=w, out=out, m=m, n=n, planes=planes, k8=k8, tables=tables, acc=acc: compiled.lut_mma(
                 arena.dtype, acc.dtype)(sp, w, acc, out, m, n, planes, k8, tables))
-        else:  # DEQ: a, b, c, dst (f32 elements in the upper half), rows, cols, accumulate
+        elif kind == 1:  # DEQ: a, b, c, dst (f32 elements in the upper half), rows, cols, accumulate
             a = int(rng.integers(0, 512 - m * n))
             b, c, d = (f32_base + int(v) for v in rng.permutation(np.arange(0, 1 << 11, 64))[:3])
             accum = int(rng.integers(0, 2))
             rows_.append((kernels.RUN_DEQ, a, b, c, d, m, n, accum))
             calls.append(lambda a=a, b=b, c=c, d=d, m=m, n=n, accum=accum: compiled.deq(acc.dtype, bool(accum))(
                 acc, a, sp.view(np.float32), b, sp.view(np.float32), c, sp.view(np.float32), d, m, n, 0.5))
+        elif kind == 2:  # an MMA's store: products offset, accumulator element offset, count
+            src, dst, count = int(rng.integers(0, 128)), int(rng.integers(0, 384)), int(rng.integers(1, 129))
+            rows_.append((kernels.RUN_CAST, src, dst, count, 0, 0, 0, 0))
+            calls.append(lambda src=src, dst=dst, count=count: acc.__setitem__(slice(dst, dst + count),
+                                                                               products[src:src + count]))
+        else:  # a DMA between DRAM and the scratchpad or the accumulator (as bytes), either way, strided
+            direction = int(rng.integers(0, 4))
+            on_chip = acc.view(np.uint8) if direction in (kernels.COPY_DRAM_ACC, kernels.COPY_ACC_DRAM) else sp[:1 << 13]
+            src, dst = (dram, on_chip) if direction in (kernels.COPY_DRAM_SP, kernels.COPY_DRAM_ACC) else (on_chip, dram)
+            n_rows, row_bytes = int(rng.integers(1, 5)), int(rng.integers(1, 65))
+            strides = [row_bytes + int(rng.integers(0, 9)) for _ in range(2)]
+            offsets = [int(rng.integers(0, len(buf) - (n_rows - 1) * pitch - row_bytes + 1))
+                       for buf, pitch in zip((src, dst), strides)]
+            rows_.append((kernels.RUN_COPY, direction, *offsets, n_rows, row_bytes, *strides))
+
+            def copy(src=src, dst=dst, offsets=offsets, strides=strides, n_rows=n_rows, row_bytes=row_bytes):
+                views = [np.lib.stride_tricks.as_strided(buf[off:], (n_rows, row_bytes), (pitch, 1))
+                         for buf, off, pitch in zip((src, dst), offsets, strides)]
+                views[1][...] = views[0]
+            calls.append(copy)
     imms = np.full(ops, 0.5, dtype=np.float32)
-    before = sp.copy(), acc.copy()
+    before = sp.copy(), acc.copy(), dram.copy()
     for call in calls:
         call()
-    want = sp.copy(), acc.copy()
-    sp[:], acc[:] = before
+    want = sp.copy(), acc.copy(), dram.copy()
+    sp[:], acc[:], dram[:] = before
     table_ops = np.array(rows_, dtype=np.int64)
-    compiled.lut_deq_run(arena.dtype, acc.dtype)(sp, acc, sp.view(np.float32), arena, table_ops, imms, 0, ops)
+    compiled.executor(arena.dtype, acc.dtype)(dram, sp, acc.view(np.uint8), acc, sp.view(np.float32), arena, products,
+                                                 table_ops, imms, 0, ops)
     np.testing.assert_array_equal(sp, want[0])  # f32 tiles bit for bit (compared as bytes)
     np.testing.assert_array_equal(acc, want[1])
+    np.testing.assert_array_equal(dram, want[2])
 
 
 @settings(max_examples=120, deadline=None, derandomize=True)
@@ -290,7 +316,7 @@ def test_compiled_mlp_runs_the_same_compiled(compiled, edge, rows, monkeypatch):
 
 
 def test_compiler_output_runs_through_the_executor(compiled, edge):
-    """What the compiler emits goes through lut_deq_run: every LUT.MMA and VEC.DEQ gets an op row,
+    """What the compiler emits goes through executor: every LUT.MMA and VEC.DEQ gets an op row,
     and runs of them are single calls (the plan has fewer calls than instructions)."""
     model = compile_accel(lowered(mlp_module(m=1), lut_pipeline(2, group=64)), edge)
     sim = Simulator(edge, compiled=True)
