@@ -28,7 +28,7 @@ import bisect
 import json
 import math
 import struct
-import zlib
+from isal.isal_zlib import crc32  # zlib.crc32, bit for bit, ~4x faster (PCLMULQDQ)
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -237,7 +237,7 @@ class Program:
         header = HEADER.pack(MAGIC, ISA_VERSION[0], ISA_VERSION[1], 0, self.config_hash,
                              len(self.instructions), len(meta), len(blob))
         body = header + meta + code + blob
-        return body + struct.pack("<I", zlib.crc32(body))
+        return body + struct.pack("<I", crc32(body))
 
     def save(self, path: str | Path) -> None:
         try:
@@ -333,7 +333,7 @@ def _read_container(blob: bytes, source: str) -> Program:
     if len(blob) > expected:
         raise fail(f"{len(blob) - expected} unexpected bytes after the end of the program")
     (crc,) = struct.unpack_from("<I", blob, expected - 4)
-    if zlib.crc32(memoryview(blob)[: expected - 4]) != crc:
+    if crc32(memoryview(blob)[: expected - 4]) != crc:
         raise fail("checksum mismatch: the file is corrupted")
     pos = HEADER.size
     try:
