@@ -598,11 +598,6 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: 
     bound = c["k"] * _MAGNITUDE[c["a.dtype"]] * _MAGNITUDE[c["b.dtype"]]  # the largest |product| entry
     # A plain store needs no check: nothing to accumulate, and no product can overflow dst.
     plain = (c["accum"] == 0) & (bound <= _INT_MAX[c["dst.dtype"]])
-    executor = _store_executors(views.runs, compiled, plain & (bound <= _EXACT_F32), c)
-    batch_of = np.repeat(np.arange(len(first)), stop - first)
-    whole = np.minimum.reduceat(executor, first) >= 0  # batches whose every store the executor runs
-    by_executor = whole[batch_of]
-    ins = idx[rows]
     # Each batch's products get a place in one arena per work type (the f32 one is the executor's).
     results = _ResultBuffers()
     where = where[rows].tolist()
@@ -611,19 +606,12 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: 
     tile = (c["m"] * c["n"]).tolist()
     places = [results.take((hi - lo) * tile[lo], work, where[lo], where[hi - 1]) for (lo, hi), work in zip(batches, works)]
     arenas = results.arenas()
-    if by_executor.any():
-        runs = views.runs
-        runs.products = arenas[_F32]
-        offset = np.array(places)[batch_of] + (np.arange(len(rows)) - first[batch_of]) * c["m"] * c["n"]
-        sel = np.flatnonzero(by_executor)
-        runs.executor[ins[sel]] = executor[sel]
-        runs.rows[ins[sel], :4] = np.stack([np.full(len(sel), RUN_CAST), offset[sel],
-                                            c["dst.addr"][sel] // _DTYPE_ITEMSIZE[c["dst.dtype"][sel]],
-                                            c["m"][sel] * c["n"][sel]], axis=1)
-    plain, by_executor, whole = plain.tolist(), by_executor.tolist(), whole.tolist()
+    ins = idx[rows]
+    to_executor = _executor_stores(views.runs, compiled, ins, plain & (bound <= _EXACT_F32), c, first, stop, places, arenas)
+    plain = plain.tolist()
     c = {name: v.tolist() for name, v in c.items()}
     ins, a_versions, b_versions = ins.tolist(), a_versions[rows].tolist(), b_versions[rows].tolist()
-    for (lo, hi), back_to_back, work, place, to_executor in zip(batches, stacked, works, places, whole):
+    for (lo, hi), back_to_back, work, place, executed in zip(batches, stacked, works, places, to_executor):
         m, n, k, a_space, a_dtype, b_dtype = (c[name][lo] for name in ("m", "n", "k", "a.space", "a.dtype", "b.dtype"))
         out = arenas[work][place:place + (hi - lo) * m * n].reshape(hi - lo, m, n)
         if back_to_back:  # one view of all A tiles (a GEMM's m-tiles)
@@ -634,29 +622,47 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: 
         b = _operand_view(views, c["b.space"][lo], c["b.addr"][lo], b_dtype, (n, k) if c["transpose_b"][lo] else (k, n))
         compute = partial(_mma_batch, views.converted, work, (tuple(map(id, a_sources)), tuple(a_versions[lo:hi])),
                           a_sources, (id(b), b_versions[lo]), b, bool(c["transpose_b"][lo]), out.reshape(-1, n))
-        if to_executor:  # its stores are executor rows; the products are computed just before the first
+        if executed:  # its stores are executor rows; the products are computed just before the first
             views.runs.before[ins[lo]] = compute
             continue
         dsts = [_operand_view(views, *key) for key in zip(c["dst.space"][lo:hi], c["dst.addr"][lo:hi], c["dst.dtype"][lo:hi],
                                                            repeat((m, n)))]
-        for i, dst, res, is_plain, accum in zip(ins[lo:hi], dsts, out, plain[lo:hi], c["accum"][lo:hi]):
-            handlers[i] = (partial(operator.setitem, dst, Ellipsis, res) if is_plain else
-                           partial(_mma_store, res, bool(accum), dst, *_INT_RANGE[dst.dtype]))
+        if all(plain[lo:hi]):  # plain (exact) casts into the accumulator, made by map
+            made = map(partial, repeat(operator.setitem), dsts, repeat(Ellipsis), out)
+        else:
+            made = (partial(operator.setitem, dst, Ellipsis, res) if is_plain else
+                    partial(_mma_store, res, bool(accum), dst, *_INT_RANGE[dst.dtype])
+                    for dst, res, is_plain, accum in zip(dsts, out, plain[lo:hi], c["accum"][lo:hi]))
+        for i, store in zip(ins[lo:hi], made):
+            handlers[i] = store
         handlers[ins[lo]] = partial(_compute_then_store, compute, handlers[ins[lo]])
 
 
-def _store_executors(runs: Runs | None, compiled: SimKernels | None, eligible: np.ndarray, c: dict) -> np.ndarray:
-    """Per MMA, the executor that stores it (-1: none): `eligible` ones (plain stores of f32
-    products) into the accumulator, of an integer type an executor has."""
-    executor = np.full(len(eligible), -1, dtype=np.int64)
-    if runs is None:
-        return executor
-    eligible = eligible & (c["dst.space"] == Space.ACC)
-    for code in np.unique(c["dst.dtype"][eligible]).tolist():
-        acc = _NP_OF_DTYPE[code]
-        if acc.kind == "i" and compiled.executor(_I32, acc):
-            executor[eligible & (c["dst.dtype"] == code)] = runs.executor_id(_I32, acc)
-    return executor
+def _executor_stores(runs: Runs | None, compiled: SimKernels | None, ins: np.ndarray, eligible: np.ndarray, c: dict,
+                     first: np.ndarray, stop: np.ndarray, places: list[int], arenas: dict) -> list[bool]:
+    """Give the executor the stores of the MMA batches [first, stop) whose every MMA it can store
+    (`eligible`: plain stores of f32 products; into the accumulator, of an integer type an
+    executor has): a RUN_CAST row each, from the batch's place in the f32 arena. Per batch,
+    whether it took them."""
+    executor = np.full(len(ins), -1, dtype=np.int64)
+    if runs is not None:
+        eligible = eligible & (c["dst.space"] == Space.ACC)
+        for code in np.unique(c["dst.dtype"][eligible]).tolist():
+            acc = _NP_OF_DTYPE[code]
+            if acc.kind == "i" and compiled.executor(_I32, acc):
+                executor[eligible & (c["dst.dtype"] == code)] = runs.executor_id(_I32, acc)
+    whole = np.minimum.reduceat(executor, first) >= 0
+    if not whole.any():
+        return whole.tolist()
+    batch_of = np.repeat(np.arange(len(first)), stop - first)
+    offset = np.array(places)[batch_of] + (np.arange(len(ins)) - first[batch_of]) * c["m"] * c["n"]
+    sel = np.flatnonzero(whole[batch_of])
+    runs.products = arenas[_F32]
+    runs.executor[ins[sel]] = executor[sel]
+    runs.rows[ins[sel], :4] = np.stack([np.full(len(sel), RUN_CAST), offset[sel],
+                                        c["dst.addr"][sel] // _DTYPE_ITEMSIZE[c["dst.dtype"][sel]], c["m"][sel] * c["n"][sel]],
+                                       axis=1)
+    return whole.tolist()
 
 
 _MMA_FIELDS = ("m", "n", "k", "accum", "transpose_b", "a.space", "a.addr", "a.dtype", "b.space", "b.addr", "b.dtype",
