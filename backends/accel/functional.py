@@ -71,7 +71,10 @@ class Views:
         t = self._flat.get(key)
         if t is None:
             raw = self.mems[mem]
-            t = self._flat[key] = compiled.tensor(raw[:raw.size - raw.size % dtype.itemsize].view(dtype))
+            flat = raw[:raw.size - raw.size % dtype.itemsize].view(dtype)
+            # An empty memory (a program with no DRAM tensors) is never read or written; the FFI
+            # refuses empty arrays, so the kernels get one unused element instead.
+            t = self._flat[key] = compiled.tensor(flat if flat.size else np.zeros(1, dtype))
         return t
 
     def scratch(self, shape: tuple[int, ...], slot: int = 0, dtype=np.float32) -> np.ndarray:
