@@ -45,6 +45,10 @@ A last line per program fits time = fixed + instructions / marginal rate to load
 of the program and its half-size twin: the per-program setup and what each further
 instruction costs. BLAS runs on one thread (set before NumPy loads), like the simulator.
 
+A last line times a fixed piece of work of the simulator's kind before and after all of it
+(`phase_probe`): this VM runs the same code up to 2x slower in phases of seconds to minutes,
+and the probe says which phase an invocation saw.
+
 The baseline is a plain Python interpreter of the same instruction stream (one instruction
 at a time, element loops, no NumPy in the inner loops), run on a smaller mlp-decode; it also
 checks that both compute the same outputs.
@@ -355,6 +359,34 @@ def median_time(fn, runs: int) -> tuple[float, float, float]:
     return statistics.median(walls), statistics.median(cpus), min(cpus)
 
 
+def phase_probe(runs: int = 15) -> float:
+    """Median CPU milliseconds of a fixed piece of work of the simulator's kind (small NumPy calls
+    over 500-element columns, a Python loop, one BLAS matmul), run before and after the
+    measurements: the shared VM's speed varies up to 2x in phases, and this says which phase
+    the figures were taken in (larger = slower) where two invocations are compared."""
+    rng = np.random.default_rng(0)
+    column = rng.integers(0, 1 << 20, 500)
+    a, b = rng.standard_normal((256, 256), dtype=np.float32), rng.standard_normal((256, 128), dtype=np.float32)
+
+    def work() -> None:
+        for _ in range(50):
+            order = np.argsort(column, kind="stable")
+            np.cumsum(column[order])
+            np.unique(column)
+            np.flatnonzero(column > 1000)
+        total = 0
+        for i in range(20000):
+            total += i & 7
+        a @ b
+
+    times = []
+    for _ in range(runs):
+        start = time.process_time()
+        work()
+        times.append(time.process_time() - start)
+    return statistics.median(times) * 1e3
+
+
 def machine() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -379,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}")
     print(f"config: {edge.name}; median of {runs} runs (best: the least CPU time of them); "
           f"instr/s = instructions / time of Simulator.run")
+    probe_before = phase_probe()
     found = kernels.sim_kernels()  # loaded (or built and cached) once per process, outside the timings
     print(f"compiled kernels: {found.origin if found else 'unavailable: ' + str(kernels.unavailable_reason)}; "
           f"used by default for programs with >= {COMPILED_MIN} LUT.MMA + VEC.DEQ (here: all, once loaded)")
@@ -452,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     n = len(small.instructions)
     print(f"baseline (mlp-decode, 1 layer of {small.tensor('x').shape[1]}, {n} instrs): plain Python {n / base_wall:,.0f} instr/s, "
           f"simulator (first run) {n / sim_wall:,.0f} instr/s: {base_wall / sim_wall:.1f}x; outputs agree: {agree}")
+    print(f"VM phase probe (bench.sim_throughput.phase_probe, CPU ms; larger = slower phase): {probe_before:.2f} before, "
+          f"{phase_probe():.2f} after")
     return 0 if agree else 1
 
 
