@@ -45,6 +45,9 @@ A last line per program fits time = fixed + instructions / marginal rate to load
 of the program and its half-size twin: the per-program setup and what each further
 instruction costs. BLAS runs on one thread (set before NumPy loads), like the simulator.
 
+`--phased SAMPLES` only samples load + first runs of gemm-int8 and ffn-1024, each sample
+right after a probe of the VM's phase (below), 3 s apart.
+
 A last line times a fixed piece of work of the simulator's kind before and after all of it
 (`phase_probe`): this VM runs the same code up to 2x slower in phases of seconds to minutes,
 and the probe says which phase an invocation saw.
@@ -387,6 +390,28 @@ def phase_probe(runs: int = 15) -> float:
     return statistics.median(times) * 1e3
 
 
+def phased(config: AccelConfig, samples: int) -> int:
+    """Load + first runs of gemm-int8 and ffn-1024, sampled right after a phase probe each."""
+    kernels.sim_kernels()
+    print(f"machine: {machine()}")
+    programs = {"gemm-int8": gemm_int8(config), "ffn-1024": compiled_ffn(config, 1024, 2048)}
+    images = {name: (p.to_bytes(), program_inputs(p), len(p.instructions)) for name, p in programs.items()}
+
+    def load_and_run(blob: bytes, inputs: dict) -> None:
+        loaded = Program.from_bytes(blob)
+        validate_program(loaded, config)
+        Simulator(config).run(loaded, inputs)
+
+    for _ in range(samples):
+        line = [f"{time.strftime('%H:%M:%S')}  probe {phase_probe(5):.2f} ms"]
+        for name, (blob, inputs, n) in images.items():
+            wall, cpu, best = median_time(lambda: load_and_run(blob, inputs), 9)
+            line.append(f"{name} load + first run: median {n / cpu:,.0f} best {n / best:,.0f} instr/s (cpu)")
+        print("   ".join(line), flush=True)
+        time.sleep(3)  # samples spread over the VM's phases (10-30 s each)
+    return 0
+
+
 def machine() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -405,9 +430,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="smaller programs, fewer runs (a smoke test)")
+    parser.add_argument("--phased", type=int, metavar="SAMPLES",
+                        help="only load + first runs of gemm-int8 and ffn-1024: SAMPLES samples of 9 runs, 3 s apart, "
+                             "each right after a phase probe, so that figures can be read by phase")
     args = parser.parse_args(argv)
     runs = 2 if args.quick else args.runs
     edge = load_config(ROOT / "examples" / "accel" / "edge.toml")
+    if args.phased:
+        return phased(edge, args.phased)
     print(f"machine: {machine()}")
     print(f"config: {edge.name}; median of {runs} runs (best: the least CPU time of them); "
           f"instr/s = instructions / time of Simulator.run")
