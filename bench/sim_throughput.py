@@ -382,12 +382,8 @@ def phase_probe(runs: int = 15) -> float:
             total += i & 7
         a @ b
 
-    times = []
-    for _ in range(runs):
-        start = time.process_time()
-        work()
-        times.append(time.process_time() - start)
-    return statistics.median(times) * 1e3
+    _, cpu, _ = median_time(work, runs)
+    return cpu * 1e3
 
 
 def phased(config: AccelConfig, samples: int) -> int:
@@ -405,7 +401,7 @@ def phased(config: AccelConfig, samples: int) -> int:
     for _ in range(samples):
         line = [f"{time.strftime('%H:%M:%S')}  probe {phase_probe(5):.2f} ms"]
         for name, (blob, inputs, n) in images.items():
-            wall, cpu, best = median_time(lambda: load_and_run(blob, inputs), 9)
+            _, cpu, best = median_time(lambda: load_and_run(blob, inputs), 9)
             line.append(f"{name} load + first run: median {n / cpu:,.0f} best {n / best:,.0f} instr/s (cpu)")
         print("   ".join(line), flush=True)
         time.sleep(3)  # samples spread over the VM's phases (10-30 s each)

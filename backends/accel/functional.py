@@ -95,6 +95,8 @@ class Runs:
     reader; an MMA batch's BLAS products, before its first store); the tables' arenas; the
     arena of f32 MMA products. `plan` makes consecutive instructions of one executor one call."""
 
+    ANY = -2  # an executor id for rows every executor runs (DMAs): they join the run around them
+
     def __init__(self, n: int):
         self.executor = np.full(n, -1, dtype=np.int64)
         self.rows = np.zeros((n, RUN_OP_FIELDS), dtype=np.int64)
@@ -103,8 +105,6 @@ class Runs:
         self.before: dict[int, Callable] = {}  # instruction -> what runs just before its row
         self.arenas: dict[np.dtype, np.ndarray] = {}  # table type -> every table, back to back
         self.products = np.zeros(1, dtype=np.float32)  # MMA batch products (see _prepare_mmas)
-
-    ANY = -2  # an executor id for rows every executor runs (DMAs): they join the run around them
 
     def executor_id(self, table: np.dtype, acc: np.dtype) -> int:
         if (table, acc) not in self.executors:
