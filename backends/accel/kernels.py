@@ -39,6 +39,16 @@ TIR and compiled by TVM's LLVM backend:
   `timing.find_race` over candidate pairs in order: the first pair (and its range slots)
   whose ranges share a byte, one of them written.
 
+* `decode_fields(words, order, kind, word, shift, mask, hi_word, hi_shift, most, operands,
+  used, fields, bad)`: the bit-field extraction of `columns.InstructionColumns.from_words`, for
+  every instruction at once: instruction `order[j]` (of class `kind[order[j]]`) gets its
+  class's fields in `fields[:, j]`, each `(words[word] >> shift) & mask`, with the high part of
+  a field that crosses a 64-bit word from `words[hi_word] << hi_shift`; `bad[j]` = 1 where
+  the word sets a bit its encoding does not use, a field exceeds its largest legal value
+  (`most`: function codes, memory spaces, dtypes, queues), or an absent operand (space 0)
+  carries an address, dtype or broadcast. Classes are rows of the tables (see
+  `columns._field_tables`), so one call decodes a whole program.
+
 * `longest_path(order, count, src_a, src_b, cycles, start, end, state)`: the loop of
   `timing.schedule`: each queue in turn advances through its instructions until one waits
   for a push not scheduled yet; `state[0]` = 1 when no queue can advance (a deadlock, which
@@ -329,6 +339,51 @@ def _tir_functions() -> dict:
             state[1 + q] = ptr[q]
             state[4 + q] = free[q]
 
+    @T.prim_func
+    def decode_fields(words_handle: T.handle, order_handle: T.handle, kind_handle: T.handle, word_handle: T.handle,
+                      shift_handle: T.handle, mask_handle: T.handle, hi_word_handle: T.handle, hi_shift_handle: T.handle,
+                      most_handle: T.handle, operands_handle: T.handle, used_handle: T.handle, fields_handle: T.handle,
+                      bad_handle: T.handle):
+        T.func_attr({"tir.noalias": True})
+        n, classes, width, slots = T.int64(), T.int64(), T.int64(), T.int64()
+        words = T.match_buffer(words_handle, (n, 4), "uint64")  # the 32-byte instructions as four 64-bit words
+        order = T.match_buffer(order_handle, (n,), "int64")
+        kind = T.match_buffer(kind_handle, (n,), "int64")  # class codes (-1: unknown opcode, not decoded)
+        word = T.match_buffer(word_handle, (classes, width), "int64")  # per class and field: where it sits
+        shift = T.match_buffer(shift_handle, (classes, width), "uint64")
+        mask = T.match_buffer(mask_handle, (classes, width), "uint64")
+        hi_word = T.match_buffer(hi_word_handle, (classes, width), "int64")  # -1: within one word
+        hi_shift = T.match_buffer(hi_shift_handle, (classes, width), "uint64")
+        most = T.match_buffer(most_handle, (classes, width), "uint64")  # the largest legal value
+        operands = T.match_buffer(operands_handle, (classes, slots, 4), "int64")  # space, addr, dtype, bcast fields
+        used = T.match_buffer(used_handle, (classes, 4), "uint64")  # the bits an encoding may set
+        fields = T.match_buffer(fields_handle, (width, n), "uint64")
+        bad = T.match_buffer(bad_handle, (n,), "uint8")
+        flag = T.alloc_buffer((1,), "uint8", scope="local")
+        value = T.alloc_buffer((1,), "uint64", scope="local")
+        for j in range(n):
+            i = order[j]
+            c = kind[i]
+            flag[0] = T.uint8(0)
+            if c >= 0:
+                for w in range(4):
+                    if (words[i, w] & ~used[c, w]) != T.uint64(0):
+                        flag[0] = T.uint8(1)
+                for f in range(width):
+                    value[0] = (words[i, word[c, f]] >> shift[c, f]) & mask[c, f]
+                    if hi_word[c, f] >= 0:
+                        value[0] = value[0] | ((words[i, hi_word[c, f]] << hi_shift[c, f]) & mask[c, f])
+                    fields[f, j] = value[0]
+                    if value[0] > most[c, f]:
+                        flag[0] = T.uint8(1)
+                for o in range(slots):
+                    if operands[c, o, 0] >= 0:
+                        if fields[operands[c, o, 0], j] == T.uint64(0):
+                            if (fields[operands[c, o, 1], j] | fields[operands[c, o, 2], j]
+                                    | fields[operands[c, o, 3], j]) != T.uint64(0):
+                                flag[0] = T.uint8(1)
+            bad[j] = flag[0]
+
     def executor(table: str, acc_type: str):
         # Offsets read from the op table are bound with T.let: an annotated `x: T.int64 = ...`
         # is a mutable variable, and buffers declared over one fail TVM's StorageRewrite. The
@@ -424,6 +479,7 @@ def _tir_functions() -> dict:
     funcs["first_unwritten"] = first_unwritten
     funcs["first_conflict"] = first_conflict
     funcs["longest_path"] = longest_path
+    funcs["decode_fields"] = decode_fields
     funcs.update({f"byte_sums_{t}_{g}_{int(sym)}": byte_sums(t, g, sym)
                   for t in LUT_TABLE_TYPES for g in LUT_GROUPS for sym in (False, True)})
     funcs.update({f"deq_{a}_{int(accum)}": deq(a, accum) for a in DEQ_A_TYPES for accum in (False, True)})
@@ -466,6 +522,9 @@ class SimKernels:
 
     def longest_path(self) -> Callable:
         return self._func(("longest_path",), lambda: "longest_path")
+
+    def decode_fields(self) -> Callable:
+        return self._func(("decode_fields",), lambda: "decode_fields")
 
     def executor(self, table: np.dtype, acc: np.dtype) -> Callable | None:
         return self._func(("executor", table.num, acc.num), lambda: f"executor_{table.name}_{acc.name}"

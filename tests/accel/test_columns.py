@@ -1,5 +1,6 @@
-"""Instruction columns: decoded from the binary words they equal those read off the objects;
-bad words get isa.decode's message; a loaded program decodes its objects lazily."""
+"""Instruction columns: decoded from the binary words (by NumPy, or by the compiled
+`decode_fields` kernel) they equal those read off the objects; bad words get isa.decode's
+message; a loaded program decodes its objects lazily."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lutc.diagnostics import LutcError
-from lutc.backends.accel import isa
+from lutc.backends.accel import isa, kernels
 from lutc.backends.accel.assembler import assemble_file
 from lutc.backends.accel.columns import InstructionColumns, distinct_rows, signature_representatives
 from lutc.backends.accel.program import Program
@@ -37,14 +38,50 @@ def _same(a: InstructionColumns, b: InstructionColumns) -> None:
                                   other.view(np.int64) if other.dtype == np.float64 else other), (cls, name)
 
 
+@pytest.fixture(params=["numpy", "compiled"])
+def decode_path(request, monkeypatch):
+    """from_words decodes through NumPy, or through the compiled kernel (used once the kernels are loaded)."""
+    if request.param == "compiled":
+        assert kernels.sim_kernels() is not None, kernels.unavailable_reason
+    monkeypatch.setattr(kernels, "is_loaded", lambda: request.param == "compiled")
+    return request.param
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_columns_from_words_equal_columns_from_objects(name):
+def test_columns_from_words_equal_columns_from_objects(name, decode_path):
     program = assemble_file(PROGRAMS / f"{name}.s")
     words = isa.encode_stream(program.instructions)
     _same(InstructionColumns.from_words(words), InstructionColumns.from_instructions(program.instructions))
 
 
-def test_bad_words_get_the_scalar_decoders_message():
+def _decoded(words: bytes, compiled: bool):
+    """from_words through one path: its columns, or the message it rejects the words with."""
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(kernels, "is_loaded", lambda: compiled)
+            return InstructionColumns.from_words(words)
+    except isa.EncodingError as err:
+        return err.message
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(instructions(), min_size=1, max_size=12), st.lists(st.integers(0, 32 * 12 * 8 - 1), max_size=3))
+def test_compiled_decode_equals_numpy_decode(instrs, flips):
+    """Random streams, some with flipped bits: the kernel's columns and rejections are NumPy's
+    (a field read from the wrong word or shift, or a missed legality check, fails this)."""
+    assert kernels.sim_kernels() is not None, kernels.unavailable_reason
+    words = bytearray(isa.encode_stream(instrs))
+    for bit in flips:
+        if bit < len(words) * 8:
+            words[bit // 8] ^= 1 << (bit % 8)
+    numpy_result, compiled_result = _decoded(bytes(words), False), _decoded(bytes(words), True)
+    if isinstance(numpy_result, str):
+        assert compiled_result == numpy_result
+    else:
+        _same(compiled_result, numpy_result)
+
+
+def test_bad_words_get_the_scalar_decoders_message(decode_path):
     program = assemble_file(PROGRAMS / "gemv_lut2.s")
     words = bytearray(isa.encode_stream(program.instructions))
     rng = random.Random(3)
