@@ -68,6 +68,9 @@ class Side:
     """One simulator (package `lutc` or `lutcbase`) with the program image and inputs."""
 
     def __init__(self, package: str, blob: bytes, inputs: dict):
+        # The compiled kernels loaded first, as bench/sim_throughput.py does: otherwise whether a
+        # small program uses them would depend on whether an earlier program loaded them.
+        importlib.import_module(f"{package}.backends.accel.kernels").sim_kernels()
         self.program_mod = importlib.import_module(f"{package}.backends.accel.program")
         self.sim_mod = importlib.import_module(f"{package}.backends.accel.simulator")
         self.config = importlib.import_module(f"{package}.backends.accel.config").load_config(
