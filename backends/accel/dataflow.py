@@ -207,6 +207,18 @@ def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot: int, wri
     `writes`: writes_in_order(an, pos), when the caller has it."""
     wm, wl, wh, wp = writes_in_order(an, pos) if writes is None else writes
     m, lo, hi, p = an.mem[idx, slot], an.lo[idx, slot], an.hi[idx, slot], pos[idx]
+    read_mem = np.zeros(len(MEM_NAMES), dtype=bool)
+    read_mem[m] = True
+    if not read_mem[wm].all():  # only writes to the memories read can overlap (MMA operands: not DRAM stores)
+        keep = read_mem[wm]
+        wm, wl, wh, wp = wm[keep], wl[keep], wh[keep], wp[keep]
+    if not len(wp):
+        return np.full(len(idx), -1, dtype=np.int64)
+    before = np.searchsorted(wp, p) - 1  # the writes executed before each read: wp[:before + 1]
+    if len(idx) * len(wp) <= _DIRECT_PAIRS:  # every read against every write, no grouping of equal ranges
+        hits = (wm == m[:, None]) & (wl < hi[:, None]) & (lo[:, None] < wh) & (np.arange(len(wp)) <= before[:, None])
+        k = np.where(hits, np.arange(len(wp)), -1).max(axis=1)  # the last overlapping write before the read
+        return np.where(k >= 0, wp[k], -1)
     keys = np.stack([m, lo, hi])
     packed = _pack(keys)
     if packed is None:
@@ -215,16 +227,13 @@ def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot: int, wri
         _, first, which = np.unique(packed, return_index=True, return_inverse=True)
         ranges = keys[:, first].T
     which = which.reshape(-1)
-    before = np.searchsorted(wp, p) - 1  # the writes executed before each read: wp[:before + 1]
-    out = np.full(len(idx), -1, dtype=np.int64)
-    if len(ranges) * len(wp) <= 1 << 21:  # all at once: which writes overlap which range
+    if len(ranges) * len(wp) <= _GROUPED_PAIRS:  # all at once: which writes overlap which range
         um, ul, uh = (c[:, None] for c in ranges.T)
         overlap = (wm == um) & (wl < uh) & (ul < wh)
         last = np.maximum.accumulate(np.where(overlap, np.arange(len(wp)), -1), axis=1)  # last overlapping write so far
-        if len(wp):
-            k = np.where(before >= 0, last[which, np.maximum(before, 0)], -1)
-            out = np.where(k >= 0, wp[np.maximum(k, 0)], -1)
-        return out
+        k = np.where(before >= 0, last[which, np.maximum(before, 0)], -1)
+        return np.where(k >= 0, wp[np.maximum(k, 0)], -1)
+    out = np.full(len(idx), -1, dtype=np.int64)
     for u, (um, ul, uh) in enumerate(ranges.tolist()):  # many ranges and writes: one range at a time
         hits = wp[(wm == um) & (wl < uh) & (ul < wh)]
         if len(hits):
@@ -234,3 +243,8 @@ def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot: int, wri
     return out
 
 
+# Below this many (read, write) pairs, comparing every read with every write costs less than
+# grouping the reads by range first (a sort and a unique, whose fixed costs dominate short programs);
+# below _GROUPED_PAIRS (distinct range, write) pairs, the groups are compared with every write at once.
+_DIRECT_PAIRS = 1 << 15
+_GROUPED_PAIRS = 1 << 21

@@ -678,7 +678,7 @@ _DTYPE_ITEMSIZE = np.array([_NP_OF_DTYPE[code].itemsize for code in range(len(_N
 def _split_batches(key: np.ndarray, where: np.ndarray, a_version: np.ndarray) -> list[tuple[int, int]]:
     """[lo, hi) runs of MMAs (grouped by `key`, in execution order within a group) that form batches:
     a group splits where an MMA's A version is not before the current batch's first MMA."""
-    starts = np.flatnonzero(np.diff(key, prepend=-1) != 0).tolist() + [len(key)]
+    starts = [0] + (np.flatnonzero(key[1:] != key[:-1]) + 1).tolist() + [len(key)]  # where each group begins
     head_pos = np.repeat(where[starts[:-1]], np.diff(starts))
     if (a_version < head_pos).all():  # the usual case: every group is one batch
         return list(zip(starts[:-1], starts[1:]))
