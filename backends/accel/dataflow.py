@@ -10,6 +10,9 @@ version see the same bytes, which the instruction functions use to share work).
 
 from __future__ import annotations
 
+import bisect
+import threading
+
 import numpy as np
 
 from lutc.backends.accel.analysis import RANGES, SLOT_ROLES, Analysis, is_strided, write_runs
@@ -35,15 +38,109 @@ def _flag_view(flags: np.ndarray, lo: int, hi: int, rows: int, row_bytes: int, s
     return np.ndarray((rows, row_bytes), dtype=flags.dtype, buffer=flags, offset=lo, strides=(stride, 1))
 
 
-def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tuple[int, int]],
-                             compiled: SimKernels | None = None):
+def check_written(an: Analysis, pos: np.ndarray, preloaded: list[tuple[int, int]],
+                  compiled: SimKernels | None = None) -> tuple[tuple | None, list[tuple[str, int]]]:
+    """(first_uninitialized_read, unwritten_outputs): the first read of a byte nothing wrote
+    before, and the output bytes nothing writes, for execution order `pos` and the DRAM ranges
+    `preloaded` (inputs and weights).
+
+    With the compiled kernels, one walk (kernels.first_uninitialized) answers both: every used
+    range of every instruction in execution order over one written flag per byte (no NumPy
+    sorting or deduplication of the ranges first: the kernel skips a range it found all written
+    before), then the outputs read off the flags. Without them, the NumPy functions below (the
+    reference; tests compare the two)."""
+    walk = compiled and compiled.first_uninitialized()
+    if not walk:
+        return first_uninitialized_read(an, pos, preloaded), unwritten_outputs(an, preloaded)
+    order = np.empty(len(pos), dtype=np.int64)
+    order[pos] = np.arange(len(pos))
+    pre_lo, pre_hi = _disjoint(preloaded)
+    # Flags for the scratchpad, the accumulator buffer, and the DRAM tensors not wholly preloaded
+    # (the walk skips DRAM ranges inside preloaded data: each lies inside one tensor, validated).
+    starts, ends = pre_lo.tolist(), pre_hi.tolist()
+    open_tensors = [t for t in an.program.tensors if not _inside_runs(starts, ends, t.addr, t.end)]
+    dram_lo = min((t.addr for t in open_tensors), default=0)
+    dram_size = max((t.end for t in open_tensors), default=0) - dram_lo
+    sp_size = an.config.scratchpad.size_bytes
+    flags = _zeroed("flags", dram_size + sp_size + an.config.accumulator.size_bytes)
+    base = np.array([-dram_lo, dram_size, dram_size + sp_size], dtype=np.int64)  # flag of byte x: base[mem] + x
+    whole = {(t.addr, t.end) for t in an.program.tensors}
+    for a, b in preloaded:
+        if (a, b) not in whole:  # part of a tensor: a read may straddle it, so its flags are set
+            flags[a - dram_lo:b - dram_lo] = 1
+    result = np.empty(2, dtype=np.int64)
+    done = _zeroed("done", _DONE_SLOTS * 5, np.int64).reshape(_DONE_SLOTS, 5)
+    walk(order, an.mem, an.lo, an.hi, an.write.view(np.uint8), an.used.view(np.uint8), an.pattern, base, pre_lo,
+         pre_hi, flags, done, result)
+    if result[0] >= 0:
+        p, slot = result.tolist()
+        i = int(order[p])
+        m, a, b = int(an.mem[i, slot]), int(an.lo[i, slot]), int(an.hi[i, slot])
+        rows, row_bytes, stride = an.pattern[i, slot].tolist()
+        found = _flag_view(flags, base[m] + a, base[m] + b, rows, row_bytes, stride)  # as the read found them
+        uninit = (p, i, _uninitialized_message(an, i, slot, m, a, b, a + _first_zero(found, row_bytes, stride)))
+        return uninit, unwritten_outputs(an, preloaded)  # the walk stopped: the flags do not have every write
+    missing = []
+    for t in an.program.outputs:
+        written = flags[t.addr - dram_lo:t.end - dram_lo]
+        if not _inside_runs(starts, ends, t.addr, t.end) and not np.logical_and.reduce(written):
+            missing.append((t.name, t.addr + int(np.argmin(written))))
+    return None, missing
+
+
+def _disjoint(ranges: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """The union of byte ranges as sorted disjoint [lo, hi) runs, two arrays (an empty union as
+    the run [-1, -1), which contains nothing: the kernels take no empty arrays)."""
+    runs: list[list[int]] = [[-1, -1]]
+    for a, b in sorted(ranges):
+        if a <= runs[-1][1]:
+            runs[-1][1] = max(runs[-1][1], b)
+        elif a < b:
+            runs.append([a, b])
+    return (np.array([r[0] for r in runs], dtype=np.int64), np.array([r[1] for r in runs], dtype=np.int64))
+
+
+def _inside_runs(starts: list[int], ends: list[int], lo: int, hi: int) -> bool:
+    """Whether [lo, hi) lies inside one of the sorted disjoint runs."""
+    k = bisect.bisect_right(starts, lo) - 1
+    return k >= 0 and hi <= ends[k]
+
+
+_SCRATCH = threading.local()  # each thread's flag buffer and walk table, reused
+_SCRATCH_KEPT = 64 << 20  # larger buffers are not kept
+_DONE_SLOTS = 4096  # the walk's table of ranges walked already (a power of two)
+
+
+def _zeroed(name: str, size: int, dtype=np.uint8) -> np.ndarray:
+    """`size` zeroed elements, from a buffer kept between calls: fresh pages fault when first
+    touched, ~1 us a 4 KiB page on the development VM, where zeroing one costs ~0.1 us."""
+    buffer = getattr(_SCRATCH, name, None)
+    if buffer is None or len(buffer) < size:
+        buffer = np.zeros(size, dtype=dtype)
+        if buffer.nbytes <= _SCRATCH_KEPT:
+            setattr(_SCRATCH, name, buffer)
+        return buffer
+    zeroed = buffer[:size]
+    zeroed.fill(0)
+    return zeroed
+
+
+def _first_zero(flags: np.ndarray, row_bytes: int, stride: int) -> int:
+    """The byte offset of the first 0 in a _flag_view (2-D: rows `stride` apart)."""
+    bad = int(np.argmin(flags.reshape(-1)))
+    if flags.ndim == 2:
+        row, col = divmod(bad, row_bytes)
+        bad = row * stride + col
+    return bad
+
+
+def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tuple[int, int]]):
     """(execution position, instruction, message) of the first read of a byte nothing wrote before, or None.
 
     Needs no data: byte ranges and the execution order (`pos`) are static. It walks, in
     execution order (an instruction's reads before its writes), only the first occurrence of
     each distinct read or write range, over one written flag per byte: a later occurrence
-    of a range cannot fail where the first passed, since written flags never revert. The walk
-    runs in a compiled kernel when `compiled` has it (the same events, the same result).
+    of a range cannot fail where the first passed, since written flags never revert.
     """
     # The used ranges in execution order, with no sort: the instructions' rows taken in
     # execution order, so a flat nonzero lists them by (position, slot).
@@ -74,16 +171,13 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
     events = sel[first]  # each distinct range's earliest occurrence, in (position, slot) order
     events = events[np.argsort(p[events] * (2 * RANGES) + write[events] * RANGES + slot[events], kind="stable")]
     ev_seg, ev_lo, ev_hi = segment[events], lo[events], hi[events]
-    # Flags only for the bytes some event touches: [base, end) of each watched segment, as slices
-    # of one array (which the compiled walk takes whole).
+    # Flags only for the bytes some event touches: [base, end) of each watched segment.
     base, size = [0] * len(watched), [0] * len(watched)
     for m in np.flatnonzero(watched).tolist():
         on = ev_seg == m
         base[m] = int(ev_lo[on].min())
         size[m] = int(ev_hi[on].max()) - base[m]
-    offset = np.cumsum([0] + size)
-    all_flags = np.zeros(int(offset[-1]), dtype=bool)
-    written = [all_flags[offset[m]:offset[m + 1]] for m in range(len(watched))]
+    written = [np.zeros(s, dtype=bool) for s in size]
     for m in np.flatnonzero(watched[len(_MEM_TITLES):]).tolist():
         m += len(_MEM_TITLES)  # a DRAM tensor that is read: the preloaded part of it (if any) is written
         for a, b in preloaded:
@@ -91,23 +185,14 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
             if a < b:
                 written[m][a:b] = True
     ev_pat, ev_write = pat[events], write[events]
-    walk = compiled and compiled.first_unwritten()
-    if walk:
-        k = _walk_compiled(walk, all_flags, offset[ev_seg] + ev_lo - np.asarray(base)[ev_seg], ev_hi - ev_lo, ev_pat,
-                           ev_write)
-    else:
-        k = _walk(written, base, ev_seg, ev_lo, ev_hi, ev_pat, ev_write)
+    k = _walk(written, base, ev_seg, ev_lo, ev_hi, ev_pat, ev_write)
     if k is None:
         return None
     e, m, a, b = int(events[k]), int(ev_seg[k]), int(ev_lo[k]), int(ev_hi[k])
     rows, row_bytes, stride = ev_pat[k].tolist()
     flags = _flag_view(written[m], a - base[m], b - base[m], rows, row_bytes, stride)  # as the failing read found them
-    bad = int(np.argmin(flags.reshape(-1)))
-    if flags.ndim == 2:
-        row, col = divmod(bad, row_bytes)
-        bad = row * stride + col
     i = int(ins[e])
-    return int(p[e]), i, _uninitialized_message(an, i, int(slot[e]), int(mem[e]), a, b, a + bad)
+    return int(p[e]), i, _uninitialized_message(an, i, int(slot[e]), int(mem[e]), a, b, a + _first_zero(flags, row_bytes, stride))
 
 
 def _walk(written: list, base: list, ev_seg, ev_lo, ev_hi, ev_pat, ev_write) -> int | None:
@@ -121,19 +206,6 @@ def _walk(written: list, base: list, ev_seg, ev_lo, ev_hi, ev_pat, ev_write) -> 
         elif not all_set(flags, axis=None):
             return k
     return None
-
-
-def _walk_compiled(walk, all_flags: np.ndarray, start: np.ndarray, nbytes: np.ndarray, ev_pat: np.ndarray,
-                   ev_write: np.ndarray) -> int | None:
-    """_walk through the compiled kernel (kernels.py, first_unwritten), over all flags at once:
-    `start` is each event's first flag in `all_flags`."""
-    contiguous = (ev_pat[:, 0] == 1) | (ev_pat[:, 1] == ev_pat[:, 2])  # as _flag_view decides
-    rows = np.where(contiguous, 1, ev_pat[:, 0])
-    width = np.where(contiguous, nbytes, ev_pat[:, 1])
-    stride = np.where(contiguous, 0, ev_pat[:, 2])
-    result = np.empty(1, dtype=np.int64)
-    walk(all_flags.view(np.uint8), start, rows, width, stride, ev_write.astype(np.int64), result)
-    return None if result[0] < 0 else int(result[0])
 
 
 def _pack(keys: np.ndarray) -> np.ndarray | None:

@@ -30,10 +30,15 @@ TIR and compiled by TVM's LLVM backend:
   MMAs whose products (exact integers in f32, from one BLAS call per batch) cannot overflow
   (casts into the accumulator). It saves a call per instruction and the prepared function of
   each: a run is everything between two NumPy-side steps (a BLAS call, a table fill, a VEC).
-* `first_unwritten(flags, start, rows, width, stride, write, result)`: the walk of
-  `dataflow.first_uninitialized_read` over its events (byte ranges, in rows of `width` bytes
-  `stride` apart): a write sets the flags, a read finds whether one of its flags is 0;
-  `result[0]` = the first such read (-1: none), and no event after it is walked.
+* `first_uninitialized(order, mem, lo, hi, write, used, pattern, base, pre_lo, pre_hi, flags,
+  done, result)`: the written-flags walk of `dataflow.check_written` over the analysis's byte-range
+  tables, instruction by instruction in execution `order` (each one's reads before its writes;
+  DRAM ranges inside the preloaded runs `pre_lo`/`pre_hi` skipped): a write sets its flags (byte
+  x of memory m is `flags[base[m] + x]`), a read finds whether one of its flags is 0; `result`
+  = the (execution position, slot) of the first such read (-1: none), and nothing after it is
+  walked. A range whose flags are all set (found so by a read, or written) is not walked again
+  (`done`: a hash table of such ranges; a collision only costs a second walk): a GEMM reads
+  each operand tile many times.
 
 * `first_conflict(later, earlier, mem, lo, hi, write, pattern, result)`: the byte-range test of
   `timing.find_race` over candidate pairs in order: the first pair (and its range slots)
@@ -196,47 +201,92 @@ def _tir_functions() -> dict:
         return func
 
     @T.prim_func
-    def first_unwritten(f_handle: T.handle, start_handle: T.handle, rows_handle: T.handle, width_handle: T.handle,
-                        stride_handle: T.handle, write_handle: T.handle, result_handle: T.handle):
-        T.func_attr({"tir.noalias": True})  # distinct arrays: event fields load once per event, flag loops vectorize
-        n_flags, n_events = T.int64(), T.int64()
+    def first_uninitialized(order_handle: T.handle, mem_handle: T.handle, lo_handle: T.handle, hi_handle: T.handle,
+                            write_handle: T.handle, used_handle: T.handle, pattern_handle: T.handle,
+                            base_handle: T.handle, pre_lo_handle: T.handle, pre_hi_handle: T.handle,
+                            f_handle: T.handle, done_handle: T.handle, result_handle: T.handle):
+        T.func_attr({"tir.noalias": True})  # distinct arrays: range fields load once per range, flag loops vectorize
+        n, slots, n_pre, n_flags, n_done = T.int64(), T.int64(), T.int64(), T.int64(), T.int64()
+        order = T.match_buffer(order_handle, (n,), "int64")  # instructions in execution order
+        mem = T.match_buffer(mem_handle, (n, slots), "int64")  # analysis.Analysis's range tables
+        lo = T.match_buffer(lo_handle, (n, slots), "int64")
+        hi = T.match_buffer(hi_handle, (n, slots), "int64")
+        write = T.match_buffer(write_handle, (n, slots), "uint8")
+        used = T.match_buffer(used_handle, (n, slots), "uint8")
+        pattern = T.match_buffer(pattern_handle, (n, slots, 3), "int64")  # rows, row bytes, stride
+        base = T.match_buffer(base_handle, (3,), "int64")  # each memory's first flag
+        pre_lo = T.match_buffer(pre_lo_handle, (n_pre,), "int64")  # preloaded DRAM: sorted, disjoint
+        pre_hi = T.match_buffer(pre_hi_handle, (n_pre,), "int64")
         flags = T.match_buffer(f_handle, (n_flags,), "uint8")  # 1: written
-        start = T.match_buffer(start_handle, (n_events,), "int64")
-        rows = T.match_buffer(rows_handle, (n_events,), "int64")
-        width = T.match_buffer(width_handle, (n_events,), "int64")
-        stride = T.match_buffer(stride_handle, (n_events,), "int64")
-        write = T.match_buffer(write_handle, (n_events,), "int64")
-        result = T.match_buffer(result_handle, (1,), "int64")
+        # Ranges whose flags are all set (read and found so, or written), by hash (n_done: a power
+        # of two; zeros on entry): they need no walk again, since flags are never cleared.
+        done = T.match_buffer(done_handle, (n_done, 5), "int64")
+        result = T.match_buffer(result_handle, (2,), "int64")  # execution position, slot
+        search = T.alloc_buffer((2,), "int64", scope="local")  # binary search bounds
+        check = T.alloc_buffer((1,), "int64", scope="local")
+        lanes = T.alloc_buffer((16,), "uint8", scope="local")
+        seen = T.alloc_buffer((1,), "uint8", scope="local")
         result[0] = T.int64(-1)
-        for e in range(n_events):
-            if result[0] < 0:  # events after the first failing read are not walked
-                # each row as blocks of 16 flags (vector code; LLVM does not vectorize the plain
-                # loop here) and the rest one by one
-                first, step, n = start[e], stride[e], width[e]
-                blocks, whole = n // 16, n // 16 * 16
-                if write[e] != 0:
-                    for r in range(rows[e]):
-                        for block in range(blocks):
+        result[1] = T.int64(-1)
+        for j in range(n):
+            for phase, s in T.grid(T.int64(2), slots):  # an instruction's reads (phase 0) before its writes
+                i = order[j]
+                if result[0] < 0 and used[i, s] != T.uint8(0) and T.Cast("int64", write[i, s]) == phase:
+                    check[0] = T.int64(1)
+                    if mem[i, s] == 0:  # DRAM inside preloaded data: nothing reads it unset, nothing marks it
+                        search[0] = T.int64(0)
+                        search[1] = n_pre
+                        while search[0] < search[1]:  # the preloaded ranges starting at or before lo
+                            if pre_lo[(search[0] + search[1]) // 2] <= lo[i, s]:
+                                search[0] = (search[0] + search[1]) // 2 + 1
+                            else:
+                                search[1] = (search[0] + search[1]) // 2
+                        if search[0] > 0:
+                            if hi[i, s] <= pre_hi[search[0] - 1]:
+                                check[0] = T.int64(0)
+                    key = 1 + mem[i, s]
+                    mixed = T.floormod(lo[i, s] * 31 + hi[i, s] * 7 + key * 5 + pattern[i, s, 0] * 3 + pattern[i, s, 2],
+                                       T.int64(2147483647)) * T.int64(2654435761)  # < 2^63: Fibonacci hashing
+                    h = T.bitwise_and(T.shift_right(mixed, T.int64(16)), n_done - 1)
+                    if (done[h, 0] == key and done[h, 1] == lo[i, s] and done[h, 2] == hi[i, s]
+                            and done[h, 3] == pattern[i, s, 0] and done[h, 4] == pattern[i, s, 2]):
+                        check[0] = T.int64(0)
+                    if check[0] == 1:
+                        # rows of `width` flags `step` apart (contiguous: one row), each as blocks of
+                        # 16 flags (vector code; LLVM does not vectorize the plain loop) and the rest
+                        contiguous = pattern[i, s, 0] == 1 or pattern[i, s, 1] == pattern[i, s, 2]
+                        rows = T.if_then_else(contiguous, T.int64(1), pattern[i, s, 0])
+                        width = T.if_then_else(contiguous, hi[i, s] - lo[i, s], pattern[i, s, 1])
+                        step = T.if_then_else(contiguous, T.int64(0), pattern[i, s, 2])
+                        first = base[mem[i, s]] + lo[i, s]
+                        whole = width // 16 * 16
+                        if phase == 1:
+                            for r in range(rows):
+                                for block in range(width // 16):
+                                    for v in T.vectorized(16):
+                                        flags[first + r * step + block * 16 + v] = T.uint8(1)
+                                for c in range(width - whole):
+                                    flags[first + r * step + whole + c] = T.uint8(1)
+                        else:
                             for v in T.vectorized(16):
-                                flags[first + r * step + block * 16 + v] = T.uint8(1)
-                        for c in range(n - whole):
-                            flags[first + r * step + whole + c] = T.uint8(1)
-                else:
-                    lanes = T.alloc_buffer((16,), "uint8", scope="local")
-                    for v in T.vectorized(16):
-                        lanes[v] = T.uint8(1)
-                    for r in range(rows[e]):
-                        for block in range(blocks):
-                            for v in T.vectorized(16):
-                                lanes[v] = T.min(lanes[v], flags[first + r * step + block * 16 + v])
-                        for c in range(n - whole):
-                            lanes[0] = T.min(lanes[0], flags[first + r * step + whole + c])
-                    seen = T.alloc_buffer((1,), "uint8", scope="local")
-                    seen[0] = T.uint8(1)
-                    for v in range(16):
-                        seen[0] = T.min(seen[0], lanes[v])
-                    if seen[0] == T.uint8(0):
-                        result[0] = e
+                                lanes[v] = T.uint8(1)
+                            for r in range(rows):
+                                for block in range(width // 16):
+                                    for v in T.vectorized(16):
+                                        lanes[v] = T.min(lanes[v], flags[first + r * step + block * 16 + v])
+                                for c in range(width - whole):
+                                    lanes[0] = T.min(lanes[0], flags[first + r * step + whole + c])
+                            seen[0] = T.uint8(1)
+                            for v in range(16):
+                                seen[0] = T.min(seen[0], lanes[v])
+                            if seen[0] == T.uint8(0):
+                                result[0] = j
+                                result[1] = s
+                        done[h, 0] = key
+                        done[h, 1] = lo[i, s]
+                        done[h, 2] = hi[i, s]
+                        done[h, 3] = pattern[i, s, 0]
+                        done[h, 4] = pattern[i, s, 2]
 
     @T.prim_func
     def first_conflict(b_handle: T.handle, a_handle: T.handle, mem_handle: T.handle, lo_handle: T.handle,
@@ -476,7 +526,7 @@ def _tir_functions() -> dict:
 
     funcs = {f"lut_mma_{t}_{o}": lut_mma(t, o) for t in LUT_TABLE_TYPES for o in LUT_OUT_TYPES}
     funcs.update({f"executor_{t}_{a}": executor(t, a) for t in LUT_TABLE_TYPES for a in RUN_ACC_TYPES})
-    funcs["first_unwritten"] = first_unwritten
+    funcs["first_uninitialized"] = first_uninitialized
     funcs["first_conflict"] = first_conflict
     funcs["longest_path"] = longest_path
     funcs["decode_fields"] = decode_fields
@@ -487,7 +537,7 @@ def _tir_functions() -> dict:
 
 
 class SimKernels:
-    """The loaded kernel library: `lut_mma`, `byte_sums`, `deq` and `first_unwritten` give the
+    """The loaded kernel library: `lut_mma`, `byte_sums`, `deq` and the others give the
     compiled functions (TVM FFI functions), by NumPy dtype where they have variants. They take
     NumPy arrays, or `tensor(array)`: the same memory as an FFI tensor, made once instead of
     converted on every call (~0.5 us an operand)."""
@@ -514,8 +564,8 @@ class SimKernels:
         return self._func(("byte_sums", table.num, group, sym), lambda: f"byte_sums_{table.name}_{group}_{int(sym)}"
                           if table.name in LUT_TABLE_TYPES and group in LUT_GROUPS else None)
 
-    def first_unwritten(self) -> Callable:
-        return self._func(("first_unwritten",), lambda: "first_unwritten")
+    def first_uninitialized(self) -> Callable:
+        return self._func(("first_uninitialized",), lambda: "first_uninitialized")
 
     def first_conflict(self) -> Callable:
         return self._func(("first_conflict",), lambda: "first_conflict")

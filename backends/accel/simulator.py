@@ -17,7 +17,7 @@ Reading a byte nothing has written is a hazard, as are out-of-bounds addresses
 (validation), deadlocks (schedule), data races and integer accumulator overflow. Each is a
 LutcError naming the instruction and its queue. Byte ranges and the execution order are
 static, so which bytes are written when is worked out before running
-(`dataflow.first_uninitialized_read`): the hot loop only moves and computes data.
+(`dataflow.check_written`): the hot loop only moves and computes data.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 from lutc.diagnostics import LutcError
 from lutc.backends.accel.analysis import Analysis, analyze
 from lutc.backends.accel.config import AccelConfig
-from lutc.backends.accel.dataflow import first_uninitialized_read, unwritten_outputs
+from lutc.backends.accel.dataflow import check_written
 from lutc.backends.accel.functional import COMPILED_MIN, Views, kernels_for, plan as make_plan, prepare
 from lutc.backends.accel.kernels import SimKernels
 from lutc.backends.accel.program import MEM_DRAM, Program, describe_instruction, instruction_location, load_inputs
@@ -173,10 +173,10 @@ class _Static:
             preloaded.append((t.addr, t.end))
         which = frozenset(initial)
         if which not in self._uninit:
-            uninit = first_uninitialized_read(an, pos, preloaded, self.kernels)
+            uninit, unwritten = check_written(an, pos, preloaded, self.kernels)
             stop = an.n if uninit is None else uninit[0]  # run up to the bad read: earlier hazards come first
             plan = make_plan(handlers, order[:stop].tolist(), views, self.kernels)
-            self._uninit[which] = (uninit, plan, unwritten_outputs(an, preloaded))
+            self._uninit[which] = (uninit, plan, unwritten)
         uninit, plan, unwritten = self._uninit[which]
         i = -1
         try:

@@ -185,27 +185,58 @@ def test_executor_runs_its_rows_as_the_per_instruction_paths(compiled, table, ac
 
 
 @settings(max_examples=120, deadline=None, derandomize=True)
-@given(seed=st.integers(0, 2**32 - 1), events=st.integers(1, 40), fill=st.floats(0.0, 1.0))
-def test_walk_kernel_finds_the_first_unwritten_read_as_the_python_walk(compiled, seed, events, fill):
-    """Random events (contiguous and 2-D ranges of 0 to 70 bytes, 16-byte vector blocks and
-    their tails) over partly set flags: the same first failing read, the same flags after."""
+@given(seed=st.integers(0, 2**32 - 1), events=st.integers(1, 40), fill=st.floats(0.0, 1.0),
+       table=st.sampled_from([1, 4, 64]))
+def test_walk_kernel_finds_the_first_unwritten_read_as_the_python_walk(compiled, seed, events, fill, table):
+    """Random ranges (contiguous and 2-D, of 0 to 70 bytes: 16-byte vector blocks and their
+    tails, many repeated), one per instruction, in a random execution order, over partly set
+    flags, with a table of walked ranges small enough to collide: the same first failing read
+    as the Python walk, the same flags after (both stop at it)."""
     rng = np.random.default_rng(seed)
     size = 600
     flags = rng.random(size) < fill
-    rows = rng.integers(1, 4, size=events)
-    width = rng.integers(0, 70, size=events)
-    stride = width + rng.integers(0, 9, size=events)
-    lo = rng.integers(0, size - 300, size=events)
-    hi = lo + (rows - 1) * stride + width
+    kinds = rng.integers(1, events + 1)  # distinct ranges; each event is one of them
+    pick = rng.integers(0, kinds, size=events)
+    rows = rng.integers(1, 4, size=kinds)[pick]
+    width = rng.choice([0, 1, 15, 16, 17, 31, 33, 48, 64, 70], size=kinds)[pick]  # vector blocks and tails
+    stride = width + rng.integers(0, 9, size=kinds)[pick]
+    lo = rng.choice([0, 1, 16, 17, 32, 48, 100, 250], size=kinds)[pick]  # few starts and ends: overlaps, near-repeats
+    hi = np.where(rows > 1, lo + (rows - 1) * stride + width, lo + width)
     pattern = np.stack([rows, np.where(rows > 1, width, 0), np.where(rows > 1, stride, 0)], axis=1)
-    hi = np.where(rows > 1, hi, lo + width)
-    write = rng.random(events) < 0.5
-    mem = np.zeros(events, dtype=np.int64)
+    write = rng.random(kinds)[pick] < 0.5
+    order = rng.permutation(events)
     python_flags, kernel_flags = flags.copy(), flags.copy()
-    want = dataflow._walk([python_flags], [0], mem, lo, hi, pattern, write)
-    got = dataflow._walk_compiled(compiled.first_unwritten(), kernel_flags, lo, hi - lo, pattern, write)
-    assert got == want
-    np.testing.assert_array_equal(kernel_flags, python_flags)  # both stop at a failing read
+    k = dataflow._walk([python_flags], [0], np.zeros(events, dtype=np.int64), lo[order], hi[order], pattern[order],
+                       write[order])
+    got = _kernel_walk(compiled, order, lo, hi, pattern, write, kernel_flags, table)
+    assert got == (None if k is None else k)
+    np.testing.assert_array_equal(kernel_flags, python_flags)
+
+
+def _kernel_walk(compiled, order, lo, hi, pattern, write, flags, table: int) -> int | None:
+    """kernels.first_uninitialized over one range per instruction, in the scratchpad (flags from
+    0), nothing preloaded: the execution position of the first failing read, or None."""
+    n = len(lo)
+    result = np.empty(2, dtype=np.int64)
+    compiled.first_uninitialized()(order, np.ones((n, 1), dtype=np.int64), lo[:, None], hi[:, None],
+                                   write[:, None].astype(np.uint8), np.ones((n, 1), dtype=np.uint8), pattern[:, None],
+                                   np.zeros(3, dtype=np.int64), np.full(1, -1), np.full(1, -1), flags.view(np.uint8),
+                                   np.zeros((table, 5), dtype=np.int64), result)
+    return None if result[0] < 0 else int(result[0])
+
+
+@pytest.mark.parametrize("written, read, fails", [
+    ((16, 48, (1, 0, 0)), (0, 48, (1, 0, 0)), True),  # the same end, a later start
+    ((0, 48, (2, 16, 32)), (0, 48, (1, 48, 32)), True),  # the same bounds and stride, fewer rows
+    ((0, 48, (2, 16, 32)), (0, 48, (2, 24, 24)), True),  # the same bounds and rows, another stride
+    ((0, 48, (3, 16, 16)), (0, 48, (1, 0, 0)), False),  # rows back to back: the same bytes
+], ids=["start", "rows", "stride", "covered"])
+def test_walk_kernel_walks_again_a_range_that_differs_from_a_walked_one(compiled, written, read, fails):
+    """A write, then a read with the same bounds or end but other bytes: the read fails unless the
+    write covered it, with a table of walked ranges of one slot (every range lands in it)."""
+    lo, hi, pattern = (np.array(v) for v in zip(written, read))
+    got = _kernel_walk(compiled, np.arange(2), lo, hi, pattern, np.array([True, False]), np.zeros(64, dtype=bool), 1)
+    assert got == (1 if fails else None)
 
 
 def strided_range(draw, write: bool) -> tuple:

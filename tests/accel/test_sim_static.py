@@ -1,5 +1,5 @@
 """The simulator's static analysis: packed keys and their fallback agree; the uninitialized-read
-analysis equals a byte-by-byte walk."""
+and unwritten-output analysis (NumPy and compiled) equals a byte-by-byte walk."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import pytest
 from lutc.backends.accel.analysis import analyze
 from lutc.backends.accel.isa import Load, Store, sp
 from lutc.backends.accel.program import ProgramBuilder
-from lutc.backends.accel.dataflow import _first_of_each, _pack, _uninitialized_message, first_uninitialized_read
+from lutc.backends.accel.dataflow import _first_of_each, _pack, _uninitialized_message, check_written
 
 
 def _first_of_each_reference(keys: np.ndarray) -> list[int]:
@@ -65,6 +65,19 @@ def _first_uninitialized_reference(an, order: list[int], preloaded: list[tuple[i
     return None
 
 
+def _unwritten_reference(an, preloaded: list[tuple[int, int]]) -> list[tuple[str, int]]:
+    """[(output, its first byte neither preloaded nor written by any instruction)], byte by byte."""
+    written = {b for lo, hi in preloaded for b in range(lo, hi)}
+    for i, slot in zip(*np.nonzero(an.used & an.write & (an.mem == 0))):
+        written.update(_byte_set(an, int(i), int(slot)))
+    missing = []
+    for t in an.program.outputs:
+        first = next((b for b in range(t.addr, t.end) if b not in written), None)
+        if first is not None:
+            missing.append((t.name, first))
+    return missing
+
+
 def _dram_roundtrip(edge):
     """An activation stored to DRAM and loaded back, between weight tensors (flags per DRAM tensor)."""
     b = ProgramBuilder("roundtrip", config=edge)
@@ -86,7 +99,7 @@ def _dram_roundtrip(edge):
 
 @pytest.mark.parametrize("name", ["gemm_double_buffer", "gemv_lut2", "gemv_lut4", "vec_epilogue", "uninit", "strided",
                                   "dram_roundtrip"])
-def test_first_uninitialized_read_equals_a_byte_by_byte_walk(assembled, edge, name, kernels_or_none):
+def test_check_written_equals_a_byte_by_byte_walk(assembled, edge, name, kernels_or_none):
     if name == "dram_roundtrip":
         program = _dram_roundtrip(edge)
     elif name == "strided":  # 2-D DMAs: a store's rows interleave with the rows three loads wrote
@@ -119,7 +132,10 @@ def test_first_uninitialized_read_equals_a_byte_by_byte_walk(assembled, edge, na
             preloaded = [r for r in preloaded if r != (lo, hi)] + [(lo, lo + int(rng.integers(1, hi - lo)))]
         pos = np.empty(an.n, dtype=np.int64)
         pos[order] = np.arange(an.n)
-        got = first_uninitialized_read(an, pos, preloaded, kernels_or_none)
+        if trial % 5 == 4:  # outputs given data too: preloaded, so never unwritten
+            preloaded = preloaded + [(t.addr, t.end) for t in program.outputs]
+        got, unwritten = check_written(an, pos, preloaded, kernels_or_none)
+        assert unwritten == _unwritten_reference(an, preloaded)
         expected = _first_uninitialized_reference(an, order.tolist(), preloaded)
         if expected is None:
             assert got is None
