@@ -54,10 +54,13 @@ TIR and compiled by TVM's LLVM backend:
   carries an address, dtype or broadcast. Classes are rows of the tables (see
   `columns._field_tables`), so one call decodes a whole program.
 
-* `longest_path(order, count, src_a, src_b, cycles, start, end, state)`: the loop of
-  `timing.schedule`: each queue in turn advances through its instructions until one waits
-  for a push not scheduled yet; `state[0]` = 1 when no queue can advance (a deadlock, which
-  the Python loop then explains).
+* `schedule_queues(queue, deps, channel, cycles, order, pushed, src, start, end, ready, waited,
+  counts, stall, state)`: all of `timing.schedule` in one call: the push each pop consumes
+  (the k-th pop on a channel takes its k-th push), the longest path (each queue in turn
+  advances until an instruction waits for a push not scheduled yet), and the stalls (ready
+  when the queue's previous instruction ends; the token that came last after that, summed per
+  pair of queues). `state[0]` = 1 on a token underflow, 2 on a circular wait: the NumPy path
+  then finds and names it.
 
 Operands are (memory, element offset) pairs: the simulator passes each memory once as a flat
 array of the operand's type, so preparing an instruction makes no arrays.
@@ -338,56 +341,95 @@ def _tir_functions() -> dict:
                             row[1] = row[1] + 1
 
     @T.prim_func
-    def longest_path(order_handle: T.handle, count_handle: T.handle, src_a_handle: T.handle, src_b_handle: T.handle,
-                     cycles_handle: T.handle, start_handle: T.handle, end_handle: T.handle, state_handle: T.handle):
+    def schedule_queues(queue_handle: T.handle, deps_handle: T.handle, channel_handle: T.handle,
+                        cycles_handle: T.handle, order_handle: T.handle, pushed_handle: T.handle,
+                        src_handle: T.handle, start_handle: T.handle, end_handle: T.handle, ready_handle: T.handle,
+                        waited_handle: T.handle, counts_handle: T.handle, stall_handle: T.handle,
+                        state_handle: T.handle):
         T.func_attr({"tir.noalias": True})
-        width, n = T.int64(), T.int64()
-        order = T.match_buffer(order_handle, (3, width), "int64")  # each queue's instructions, in order
-        count = T.match_buffer(count_handle, (3,), "int64")
-        src_a = T.match_buffer(src_a_handle, (n,), "int64")  # the pushes each instruction's pops consume (-1: none)
-        src_b = T.match_buffer(src_b_handle, (n,), "int64")
+        n = T.int64()
+        queue = T.match_buffer(queue_handle, (n,), "int64")  # the queued instructions (FINISH excluded)
+        deps = T.match_buffer(deps_handle, (n, 4), "uint8")  # pop_prev, pop_next, push_prev, push_next
+        channel = T.match_buffer(channel_handle, (3, 4), "int64")  # each queue's flag -> channel (-1: none)
         cycles = T.match_buffer(cycles_handle, (n,), "int64")
+        order = T.match_buffer(order_handle, (3, n), "int64")  # scratch: each queue's instructions, in order
+        pushed = T.match_buffer(pushed_handle, (4, n), "int64")  # scratch: each channel's pushers, in order
+        src = T.match_buffer(src_handle, (2, n), "int64")  # the push each pop consumes (-1: no pop)
         start = T.match_buffer(start_handle, (n,), "int64")
-        end = T.match_buffer(end_handle, (n,), "int64")  # -1 on entry: not scheduled yet
-        state = T.match_buffer(state_handle, (7,), "int64")  # stuck (a deadlock), then ptr[3], free[3]
+        end = T.match_buffer(end_handle, (n,), "int64")
+        ready = T.match_buffer(ready_handle, (n,), "int64")
+        waited = T.match_buffer(waited_handle, (n,), "int64")  # the queue whose token came last (-1: none)
+        counts = T.match_buffer(counts_handle, (11,), "int64")  # pushes and pops per channel, members per queue
+        stall = T.match_buffer(stall_handle, (9,), "int64")  # stall cycles per (waiting queue, queue waited for)
+        state = T.match_buffer(state_handle, (4,), "int64")  # 0 / 1 underflow / 2 deadlock, each queue's free
         ptr = T.alloc_buffer((3,), "int64", scope="local")
-        free = T.alloc_buffer((3,), "int64", scope="local")
         left = T.alloc_buffer((3,), "int64", scope="local")  # remaining, progress, blocked
         t = T.alloc_buffer((1,), "int64", scope="local")
+        for k in range(11):
+            counts[k] = T.int64(0)
+        for k in range(9):
+            stall[k] = T.int64(0)
+        state[0] = T.int64(0)
+        # Tokens: each channel is FIFO with one pushing queue, so the k-th pop takes the k-th push.
+        for i in range(n):
+            order[queue[i], counts[8 + queue[i]]] = i
+            counts[8 + queue[i]] = counts[8 + queue[i]] + 1
+            for f in range(2):
+                if deps[i, 2 + f] != T.uint8(0) and channel[queue[i], 2 + f] >= 0:
+                    pushed[channel[queue[i], 2 + f], counts[channel[queue[i], 2 + f]]] = i
+                    counts[channel[queue[i], 2 + f]] = counts[channel[queue[i], 2 + f]] + 1
+        for i in range(n):
+            for f in range(2):
+                src[f, i] = T.int64(-1)
+                c = channel[queue[i], f]
+                if state[0] == 0 and deps[i, f] != T.uint8(0) and c >= 0:
+                    if counts[4 + c] >= counts[c]:
+                        state[0] = T.int64(1)  # underflow: the Python path names it
+                    else:
+                        src[f, i] = pushed[c, counts[4 + c]]
+                        counts[4 + c] = counts[4 + c] + 1
+        # The longest path: each queue advances until an instruction waits for a push not scheduled yet.
+        for i in range(n):
+            end[i] = T.int64(-1)
         for q in range(3):
             ptr[q] = T.int64(0)
-            free[q] = T.int64(0)
-        left[0] = count[0] + count[1] + count[2]
-        state[0] = T.int64(0)
+            state[1 + q] = T.int64(0)
+        left[0] = T.if_then_else(state[0] == 0, n, T.int64(0))
         while left[0] > 0 and state[0] == 0:
             left[1] = T.int64(0)
-            for q in range(3):  # each queue advances until it waits for a push not scheduled yet
+            for q in range(3):
                 left[2] = T.int64(0)
-                while left[2] == 0 and ptr[q] < count[q]:
+                while left[2] == 0 and ptr[q] < counts[8 + q]:
                     i = order[q, ptr[q]]
-                    t[0] = free[q]
-                    if src_a[i] >= 0:
-                        if end[src_a[i]] < 0:
-                            left[2] = T.int64(1)
-                        else:
-                            t[0] = T.max(t[0], end[src_a[i]])
-                    if src_b[i] >= 0:
-                        if end[src_b[i]] < 0:
-                            left[2] = T.int64(1)
-                        else:
-                            t[0] = T.max(t[0], end[src_b[i]])
+                    t[0] = state[1 + q]
+                    for f in range(2):
+                        if src[f, i] >= 0:
+                            if end[src[f, i]] < 0:
+                                left[2] = T.int64(1)
+                            else:
+                                t[0] = T.max(t[0], end[src[f, i]])
                     if left[2] == 0:
                         start[i] = t[0]
                         end[i] = t[0] + cycles[i]
-                        free[q] = end[i]
+                        state[1 + q] = end[i]
                         ptr[q] = ptr[q] + 1
                         left[0] = left[0] - 1
                         left[1] = T.int64(1)
             if left[1] == 0:
-                state[0] = T.int64(1)
-        for q in range(3):
-            state[1 + q] = ptr[q]
-            state[4 + q] = free[q]
+                state[0] = T.int64(2)  # a deadlock: the Python loop explains it
+        # Stalls: ready when the queue's previous instruction ends; the token that came last after that.
+        if state[0] == 0:
+            for q in range(3):
+                for k in range(counts[8 + q]):
+                    ready[order[q, k]] = T.if_then_else(k == 0, T.int64(0), end[order[q, T.max(k - 1, 0)]])
+            for i in range(n):
+                end_a = T.if_then_else(src[0, i] >= 0, end[T.max(src[0, i], 0)], T.int64(-1))
+                end_b = T.if_then_else(src[1, i] >= 0, end[T.max(src[1, i], 0)], T.int64(-1))
+                why = T.if_then_else(end_b > T.max(ready[i], end_a), src[1, i],
+                                     T.if_then_else(end_a > ready[i], src[0, i], T.int64(-1)))
+                waited[i] = T.if_then_else(why >= 0, queue[T.max(why, 0)], T.int64(-1))
+                if why >= 0:
+                    stall[queue[i] * 3 + queue[why]] = stall[queue[i] * 3 + queue[why]] + start[i] - ready[i]
 
     @T.prim_func
     def decode_fields(words_handle: T.handle, order_handle: T.handle, kind_handle: T.handle, word_handle: T.handle,
@@ -528,7 +570,7 @@ def _tir_functions() -> dict:
     funcs.update({f"executor_{t}_{a}": executor(t, a) for t in LUT_TABLE_TYPES for a in RUN_ACC_TYPES})
     funcs["first_uninitialized"] = first_uninitialized
     funcs["first_conflict"] = first_conflict
-    funcs["longest_path"] = longest_path
+    funcs["schedule_queues"] = schedule_queues
     funcs["decode_fields"] = decode_fields
     funcs.update({f"byte_sums_{t}_{g}_{int(sym)}": byte_sums(t, g, sym)
                   for t in LUT_TABLE_TYPES for g in LUT_GROUPS for sym in (False, True)})
@@ -570,8 +612,8 @@ class SimKernels:
     def first_conflict(self) -> Callable:
         return self._func(("first_conflict",), lambda: "first_conflict")
 
-    def longest_path(self) -> Callable:
-        return self._func(("longest_path",), lambda: "longest_path")
+    def schedule_queues(self) -> Callable:
+        return self._func(("schedule_queues",), lambda: "schedule_queues")
 
     def decode_fields(self) -> Callable:
         return self._func(("decode_fields",), lambda: "decode_fields")

@@ -267,25 +267,44 @@ def schedule(queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray, compiled: 
     before running, and the schedule is a longest path through them. A pop without a
     matching push, or a cycle of waits, is a deadlock (Hazard). The last instruction
     (FINISH) completes when all queues have drained. `compiled`: the simulator's kernels
-    (kernels.py), whose `longest_path` runs the loop below.
+    (kernels.py), whose `schedule_queues` does all of this in one call.
     """
     n = len(cycles)
     body = n - 1  # FINISH is not queued
-    q_arr = queue[:body]
-    src, leftover = _token_sources(np.where(deps[:body], _CHANNEL_OF_FLAG[q_arr], -1))
-    members = [np.flatnonzero(q_arr == q) for q in range(3)]
-    kernel = compiled and compiled.longest_path()
-    found = _longest_path_compiled(kernel, members, src, cycles) if kernel else None
-    if found is None:  # no kernel, or a deadlock: the Python loop (which explains it)
-        found = _longest_path(members, src, cycles, q_arr)
-    start_a, end_a, free = found
+    kernel = compiled and compiled.schedule_queues()
+    found = _schedule_compiled(kernel, queue[:body], deps[:body], cycles[:body]) if kernel and body else None
+    if found is None:  # no kernel, or a hazard: the NumPy path (which names it)
+        q_arr = queue[:body]
+        src, leftover = _token_sources(np.where(deps[:body], _CHANNEL_OF_FLAG[q_arr], -1))
+        members = [np.flatnonzero(q_arr == q) for q in range(3)]
+        start_a, end_a, free = _longest_path(members, src, cycles, q_arr)
+        ready, waited, stalls = _stalls(q_arr, members, src[0], src[1], start_a[:body], end_a[:body])
+    else:
+        start_a, end_a, free, ready, waited, stalls, leftover = found
     total = max(free)
-    ready, waited, stalls = _stalls(q_arr, members, src[0], src[1], start_a[:body], end_a[:body])
     if n:
         start_a[n - 1] = end_a[n - 1] = total
         ready = np.append(ready, total)
         waited = np.append(waited, -1)
     return Schedule(start_a, end_a, ready, waited, total, stalls, leftover)
+
+
+def _schedule_compiled(kernel, queue: np.ndarray, deps: np.ndarray, cycles: np.ndarray):
+    """schedule's figures through the compiled kernel (start and end with room for FINISH); None
+    on a hazard."""
+    n = len(queue)
+    start, end = np.zeros(n + 1, dtype=np.int64), np.zeros(n + 1, dtype=np.int64)
+    ready, waited = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    counts, stall, state = np.empty(11, dtype=np.int64), np.empty(9, dtype=np.int64), np.empty(4, dtype=np.int64)
+    kernel(queue.astype(np.int64, copy=False), deps.view(np.uint8), _CHANNEL_OF_FLAG, cycles.astype(np.int64, copy=False),
+           np.empty((3, n), dtype=np.int64), np.empty((4, n), dtype=np.int64), np.empty((2, n), dtype=np.int64),
+           start[:n], end[:n], ready, waited, counts, stall, state)
+    if state[0]:
+        return None
+    stalls = {(Queue(k // 3), Queue(k % 3)): c for k, c in enumerate(stall.tolist()) if c}
+    pushes, pops = counts[:4].tolist(), counts[4:8].tolist()
+    leftover = {CHANNELS[c]: pushes[c] - pops[c] for c in range(len(CHANNELS)) if pushes[c] > pops[c]}
+    return start, end, state[1:].tolist(), ready, waited, stalls, leftover
 
 
 def _longest_path(members: list[np.ndarray], src: np.ndarray, cycles: np.ndarray, queue: np.ndarray):
@@ -334,22 +353,6 @@ def _longest_path(members: list[np.ndarray], src: np.ndarray, cycles: np.ndarray
         if not progress:
             raise _cycle(order, ptr, lens, src_a, src_b, end, queue.tolist())
     return np.array(start, dtype=np.int64), np.array(end, dtype=np.int64), free
-
-
-def _longest_path_compiled(kernel, members: list[np.ndarray], src: np.ndarray, cycles: np.ndarray):
-    """_longest_path through the compiled kernel; None on a deadlock (for the Python loop to explain)."""
-    n = len(cycles)
-    order = np.zeros((3, max(max(len(m) for m in members), 1)), dtype=np.int64)
-    for q, m in enumerate(members):
-        order[q, :len(m)] = m
-    count = np.array([len(m) for m in members], dtype=np.int64)
-    src_a, src_b = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
-    src_a[:src.shape[1]], src_b[:src.shape[1]] = src[0], src[1]
-    start, end, state = np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64), np.zeros(7, dtype=np.int64)
-    kernel(order, count, src_a, src_b, cycles.astype(np.int64), start, end, state)
-    if state[0]:
-        return None
-    return start, end, state[4:7].tolist()
 
 
 def _token_sources(chan: np.ndarray) -> tuple[np.ndarray, dict]:

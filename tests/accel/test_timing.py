@@ -247,6 +247,12 @@ def test_schedule_equals_an_event_by_event_reference(data, n, kernels_or_none):
         return
     assert expected != "deadlock"
     assert (sched.start.tolist(), sched.end.tolist()) == expected
+    if kernels_or_none is not None:  # the kernel's every figure equals the NumPy path's
+        reference = schedule(np.array(queue), np.array(flags, dtype=bool), np.array(cycles), None)
+        for field in ("ready", "waited_for"):
+            assert getattr(sched, field).tolist() == getattr(reference, field).tolist(), field
+        assert (sched.total_cycles, sched.stalls, sched.leftover_tokens) == \
+            (reference.total_cycles, reference.stalls, reference.leftover_tokens)
 
 
 def _reference_race(an, start, end):
