@@ -40,9 +40,12 @@ TIR and compiled by TVM's LLVM backend:
   (`done`: a hash table of such ranges; a collision only costs a second walk): a GEMM reads
   each operand tile many times.
 
-* `first_conflict(later, earlier, mem, lo, hi, write, pattern, result)`: the byte-range test of
-  `timing.find_race` over candidate pairs in order: the first pair (and its range slots)
-  whose ranges share a byte, one of them written.
+* `first_race(queue, start, end, mem, lo, hi, write, used, pattern, members, result)`: all of
+  `timing.find_race`: the busy instructions in time order (by start, then index; a merge of the
+  queues, each in program order), and for each the instruction of every other queue running
+  when it starts, their byte ranges tested (bounding ranges first, then a merge over the rows
+  of 2-D ones); `result` = the first pair that shares a byte, one of them written, and its
+  range slots.
 
 * `decode_fields(words, order, kind, word, shift, mask, hi_word, hi_shift, most, operands,
   used, fields, bad)`: the bit-field extraction of `columns.InstructionColumns.from_words`, for
@@ -292,53 +295,96 @@ def _tir_functions() -> dict:
                         done[h, 4] = pattern[i, s, 2]
 
     @T.prim_func
-    def first_conflict(b_handle: T.handle, a_handle: T.handle, mem_handle: T.handle, lo_handle: T.handle,
-                       hi_handle: T.handle, write_handle: T.handle, pattern_handle: T.handle, result_handle: T.handle):
+    def first_race(queue_handle: T.handle, start_handle: T.handle, end_handle: T.handle, mem_handle: T.handle,
+                   lo_handle: T.handle, hi_handle: T.handle, write_handle: T.handle, used_handle: T.handle,
+                   pattern_handle: T.handle, members_handle: T.handle, result_handle: T.handle):
         T.func_attr({"tir.noalias": True})
-        pairs, n, slots = T.int64(), T.int64(), T.int64()
-        later = T.match_buffer(b_handle, (pairs,), "int64")
-        earlier = T.match_buffer(a_handle, (pairs,), "int64")
-        mem = T.match_buffer(mem_handle, (n, slots), "int64")  # -1: slot unused
+        n, slots = T.int64(), T.int64()
+        queue = T.match_buffer(queue_handle, (n,), "int64")
+        start = T.match_buffer(start_handle, (n,), "int64")
+        end = T.match_buffer(end_handle, (n,), "int64")
+        mem = T.match_buffer(mem_handle, (n, slots), "int64")  # analysis.Analysis's range tables
         lo = T.match_buffer(lo_handle, (n, slots), "int64")
         hi = T.match_buffer(hi_handle, (n, slots), "int64")
-        write = T.match_buffer(write_handle, (n, slots), "int64")
+        write = T.match_buffer(write_handle, (n, slots), "uint8")
+        used = T.match_buffer(used_handle, (n, slots), "uint8")
         pattern = T.match_buffer(pattern_handle, (n, slots, 3), "int64")  # rows, row bytes, stride
-        result = T.match_buffer(result_handle, (3,), "int64")  # pair, its slot in later, in earlier
+        members = T.match_buffer(members_handle, (3, n), "int64")  # scratch: each queue's busy instructions
+        result = T.match_buffer(result_handle, (4,), "int64")  # later, earlier, their slots (-1: no race)
+        count = T.alloc_buffer((3,), "int64", scope="local")
+        head = T.alloc_buffer((3,), "int64", scope="local")  # the next instruction of each queue, in time
+        running = T.alloc_buffer((3,), "int64", scope="local")  # each queue's first instruction not ended yet
+        pick = T.alloc_buffer((3,), "int64", scope="local")  # queue, instruction (later), the earlier one
+        advance = T.alloc_buffer((1,), "int64", scope="local")
         rows = T.alloc_buffer((2,), "int64", scope="local")  # x: later's range, y: earlier's
         width = T.alloc_buffer((2,), "int64", scope="local")
         step = T.alloc_buffer((2,), "int64", scope="local")
         row = T.alloc_buffer((2,), "int64", scope="local")  # the rows the merge below is at
+        for q in range(3):
+            count[q] = T.int64(0)
+            head[q] = T.int64(0)
+            running[q] = T.int64(0)
+        for i in range(n):  # a queue's instructions run one after another: program order is time order
+            if end[i] > start[i]:
+                members[queue[i], count[queue[i]]] = i
+                count[queue[i]] = count[queue[i]] + 1
         result[0] = T.int64(-1)
-        for k in range(pairs):
-            for sb, sa in T.grid(slots, slots):
-                b, a = later[k], earlier[k]
-                if (result[0] < 0 and mem[b, sb] >= 0 and mem[b, sb] == mem[a, sa]
-                        and write[b, sb] + write[a, sa] != 0 and lo[b, sb] < hi[a, sa] and lo[a, sa] < hi[b, sb]):
-                    # The bounding ranges overlap; do their bytes? A contiguous range is one row of
-                    # hi - lo bytes; rows of both ranges ascend, so one merge over them decides.
-                    for side in range(2):
-                        i = T.if_then_else(side == 0, b, a)
-                        slot = T.if_then_else(side == 0, sb, sa)
-                        if pattern[i, slot, 0] == 1 or pattern[i, slot, 1] == pattern[i, slot, 2]:
-                            rows[side] = T.int64(1)
-                            width[side] = hi[i, slot] - lo[i, slot]
-                            step[side] = width[side]
-                        else:
-                            rows[side] = pattern[i, slot, 0]
-                            width[side] = pattern[i, slot, 1]
-                            step[side] = pattern[i, slot, 2]
-                        row[side] = T.int64(0)
-                    while result[0] < 0 and row[0] < rows[0] and row[1] < rows[1]:
-                        x0 = lo[b, sb] + row[0] * step[0]
-                        y0 = lo[a, sa] + row[1] * step[1]
-                        if x0 < y0 + width[1] and y0 < x0 + width[0]:
-                            result[0] = k
-                            result[1] = T.Cast("int64", sb)
-                            result[2] = T.Cast("int64", sa)
-                        elif x0 + width[0] <= y0:
-                            row[0] = row[0] + 1
-                        else:
-                            row[1] = row[1] + 1
+        while result[0] < 0 and head[0] + head[1] + head[2] < count[0] + count[1] + count[2]:
+            # The later instruction: the earliest (start, index) among the queues' next ones.
+            pick[0] = T.int64(-1)
+            for q in range(3):
+                if head[q] < count[q]:
+                    if pick[0] < 0:
+                        pick[0] = T.Cast("int64", q)
+                        pick[1] = members[q, head[q]]
+                    elif (start[members[q, head[q]]] < start[pick[1]]
+                          or (start[members[q, head[q]]] == start[pick[1]] and members[q, head[q]] < pick[1])):
+                        pick[0] = T.Cast("int64", q)
+                        pick[1] = members[q, head[q]]
+            head[pick[0]] = head[pick[0]] + 1
+            for qa in range(3):  # each other queue's instruction running when it starts, if any
+                if result[0] < 0 and T.Cast("int64", qa) != pick[0]:
+                    advance[0] = T.int64(1)
+                    while advance[0] == 1:  # (TIR's `and` evaluates both sides: no load past the end)
+                        advance[0] = T.int64(0)
+                        if running[qa] < count[qa]:
+                            if end[members[qa, running[qa]]] <= start[pick[1]]:
+                                running[qa] = running[qa] + 1
+                                advance[0] = T.int64(1)
+                    if running[qa] < count[qa]:
+                        pick[2] = members[qa, running[qa]]
+                        if start[pick[2]] <= start[pick[1]]:
+                            for sb, sa in T.grid(slots, slots):
+                                b, a = pick[1], pick[2]
+                                if (result[0] < 0 and used[b, sb] != T.uint8(0) and used[a, sa] != T.uint8(0)
+                                        and mem[b, sb] == mem[a, sa] and write[b, sb] + write[a, sa] != T.uint8(0)
+                                        and lo[b, sb] < hi[a, sa] and lo[a, sa] < hi[b, sb]):
+                                    # The bounding ranges overlap; do their bytes? A contiguous range is
+                                    # one row of hi - lo bytes; rows of both ascend, so one merge decides.
+                                    for side in range(2):
+                                        i = T.if_then_else(side == 0, b, a)
+                                        slot = T.if_then_else(side == 0, sb, sa)
+                                        if pattern[i, slot, 0] == 1 or pattern[i, slot, 1] == pattern[i, slot, 2]:
+                                            rows[side] = T.int64(1)
+                                            width[side] = hi[i, slot] - lo[i, slot]
+                                            step[side] = width[side]
+                                        else:
+                                            rows[side] = pattern[i, slot, 0]
+                                            width[side] = pattern[i, slot, 1]
+                                            step[side] = pattern[i, slot, 2]
+                                        row[side] = T.int64(0)
+                                    while result[0] < 0 and row[0] < rows[0] and row[1] < rows[1]:
+                                        x0 = lo[b, sb] + row[0] * step[0]
+                                        y0 = lo[a, sa] + row[1] * step[1]
+                                        if x0 < y0 + width[1] and y0 < x0 + width[0]:
+                                            result[0] = b
+                                            result[1] = a
+                                            result[2] = T.Cast("int64", sb)
+                                            result[3] = T.Cast("int64", sa)
+                                        elif x0 + width[0] <= y0:
+                                            row[0] = row[0] + 1
+                                        else:
+                                            row[1] = row[1] + 1
 
     @T.prim_func
     def schedule_queues(queue_handle: T.handle, deps_handle: T.handle, channel_handle: T.handle,
@@ -569,7 +615,7 @@ def _tir_functions() -> dict:
     funcs = {f"lut_mma_{t}_{o}": lut_mma(t, o) for t in LUT_TABLE_TYPES for o in LUT_OUT_TYPES}
     funcs.update({f"executor_{t}_{a}": executor(t, a) for t in LUT_TABLE_TYPES for a in RUN_ACC_TYPES})
     funcs["first_uninitialized"] = first_uninitialized
-    funcs["first_conflict"] = first_conflict
+    funcs["first_race"] = first_race
     funcs["schedule_queues"] = schedule_queues
     funcs["decode_fields"] = decode_fields
     funcs.update({f"byte_sums_{t}_{g}_{int(sym)}": byte_sums(t, g, sym)
@@ -609,8 +655,8 @@ class SimKernels:
     def first_uninitialized(self) -> Callable:
         return self._func(("first_uninitialized",), lambda: "first_uninitialized")
 
-    def first_conflict(self) -> Callable:
-        return self._func(("first_conflict",), lambda: "first_conflict")
+    def first_race(self) -> Callable:
+        return self._func(("first_race",), lambda: "first_race")
 
     def schedule_queues(self) -> Callable:
         return self._func(("schedule_queues",), lambda: "schedule_queues")

@@ -423,8 +423,14 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray,
               compiled: SimKernels | None = None) -> tuple[int, int, int, int] | None:
     """The earliest pair of instructions of different queues that overlap in time and touch the
     same bytes, one of them writing: (later, earlier, its range slot, the other's range slot).
-    `compiled`: the simulator's kernels (kernels.py), whose `first_conflict` tests the byte
-    ranges of all candidate pairs in one call; else NumPy, per pair of queues."""
+    `compiled`: the simulator's kernels (kernels.py), whose `first_race` does all of it in one
+    call; else NumPy, per pair of queues."""
+    kernel = compiled and compiled.first_race()
+    if kernel and an.n:
+        result = np.empty(4, dtype=np.int64)
+        kernel(an.queue, start, end, an.mem, an.lo, an.hi, an.write.view(np.uint8), an.used.view(np.uint8), an.pattern,
+               np.empty((3, an.n), dtype=np.int64), result)
+        return None if result[0] < 0 else tuple(result.tolist())
     busy = end > start
     members = [np.flatnonzero((an.queue == q) & busy) for q in range(3)]
     candidates = []  # per ordered pair of queues: (later instructions, earlier ones, earlier's queue)
@@ -444,9 +450,6 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray,
                 candidates.append((b_idx[cand], a_idx[k[cand]], qa))
     if not candidates:
         return None
-    kernel = compiled and compiled.first_conflict()
-    if kernel:
-        return _first_conflict_compiled(kernel, an, start, candidates)
     best = None
     table = _range_table(an)
     # Per queue, only the range slots its instructions use (a LOAD or STORE has 2 of 5).
@@ -460,21 +463,6 @@ def find_race(an: Analysis, start: np.ndarray, end: np.ndarray,
         if best is None or (start[pair[0]], pair[0]) < (start[best[0]], best[0]):
             best = pair
     return best
-
-
-def _first_conflict_compiled(kernel, an: Analysis, start: np.ndarray, candidates: list) -> tuple[int, int, int, int] | None:
-    """find_race's answer from all candidate pairs at once, in the order that decides it: by the
-    later instruction's (start, index), then the earlier one's queue (as the NumPy path, which
-    keeps the first queue's pair on ties)."""
-    later = np.concatenate([bi for bi, _, _ in candidates])
-    earlier = np.concatenate([ai for _, ai, _ in candidates])
-    queue = np.concatenate([np.full(len(bi), qa) for bi, _, qa in candidates])
-    order = np.lexsort((queue, later, start[later]))
-    later, earlier = later[order], earlier[order]
-    result = np.empty(3, dtype=np.int64)
-    kernel(later, earlier, np.where(an.used, an.mem, -1), an.lo, an.hi, an.write.astype(np.int64), an.pattern, result)
-    k, sb, sa = result.tolist()
-    return None if k < 0 else (int(later[k]), int(earlier[k]), sb, sa)
 
 
 def _range_table(an: Analysis) -> np.ndarray:

@@ -262,14 +262,13 @@ def test_conflict_kernel_decides_byte_overlap_as_the_numpy_path(compiled, pair):
     timing._exact_overlap against the byte sets."""
     from types import SimpleNamespace
 
-    from lutc.backends.accel.timing import _exact_overlap, _first_conflict_compiled
+    from lutc.backends.accel.timing import _exact_overlap, find_race
 
     (lo_b, hi_b, pat_b, write_b), (lo_a, hi_a, pat_a, write_a) = pair
-    an = SimpleNamespace(used=np.array([[True], [True]]), mem=np.zeros((2, 1), dtype=np.int64),
+    an = SimpleNamespace(n=2, queue=np.array([1, 0]), used=np.array([[True], [True]]), mem=np.zeros((2, 1), dtype=np.int64),
                          lo=np.array([[lo_b], [lo_a]]), hi=np.array([[hi_b], [hi_a]]),
                          write=np.array([[write_b], [write_a]]), pattern=np.array([[pat_b], [pat_a]], dtype=np.int64))
-    got = _first_conflict_compiled(compiled.first_conflict(), an, np.zeros(2, dtype=np.int64),
-                                   [(np.array([0]), np.array([1]), 0)])
+    got = find_race(an, np.zeros(2, dtype=np.int64), np.ones(2, dtype=np.int64), compiled)  # both run in cycle 0
     def byte_set(lo, hi, pattern):
         rows, width, stride = pattern
         return set(range(lo, hi)) if width == 0 else {lo + r * stride + c for r in range(rows) for c in range(width)}
