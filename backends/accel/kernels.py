@@ -47,6 +47,13 @@ TIR and compiled by TVM's LLVM backend:
   of 2-D ones); `result` = the first pair that shares a byte, one of them written, and its
   range slots.
 
+* `report_sums(kind, queue, layer, cycles, start, end, actions, unit_of, codes, mem, lo, hi, used,
+  pattern, tensor_start, queue_sums, unit_sums, layer_sums, traffic, extremes)`: the integer
+  figures of `report.build_report` in one pass over the instructions: busy cycles per queue;
+  per unit its instructions, busy cycles and action counts; per layer its instructions, busy
+  cycles per queue, first start, last end and first instruction; DRAM bytes loaded and stored
+  per tensor; LUT.MMA cycles and the scratchpad and accumulator high-water marks.
+
 * `decode_fields(words, order, kind, word, shift, mask, hi_word, hi_shift, most, operands,
   used, fields, bad)`: the bit-field extraction of `columns.InstructionColumns.from_words`, for
   every instruction at once: instruction `order[j]` (of class `kind[order[j]]`) gets its
@@ -478,6 +485,85 @@ def _tir_functions() -> dict:
                     stall[queue[i] * 3 + queue[why]] = stall[queue[i] * 3 + queue[why]] + start[i] - ready[i]
 
     @T.prim_func
+    def report_sums(kind_handle: T.handle, queue_handle: T.handle, layer_handle: T.handle, cycles_handle: T.handle,
+                    start_handle: T.handle, end_handle: T.handle, actions_handle: T.handle, unit_handle: T.handle,
+                    codes_handle: T.handle, mem_handle: T.handle, lo_handle: T.handle, hi_handle: T.handle,
+                    used_handle: T.handle, pattern_handle: T.handle, tensor_handle: T.handle,
+                    queue_sums_handle: T.handle, unit_sums_handle: T.handle, layer_sums_handle: T.handle,
+                    traffic_handle: T.handle, extremes_handle: T.handle):
+        T.func_attr({"tir.noalias": True})
+        n, n_actions, classes, slots, tensors, units, layers = (T.int64(), T.int64(), T.int64(), T.int64(), T.int64(),
+                                                                T.int64(), T.int64())
+        kind = T.match_buffer(kind_handle, (n,), "int64")
+        queue = T.match_buffer(queue_handle, (n,), "int64")
+        layer = T.match_buffer(layer_handle, (n,), "int64")
+        cycles = T.match_buffer(cycles_handle, (n,), "int64")
+        start = T.match_buffer(start_handle, (n,), "int64")
+        end = T.match_buffer(end_handle, (n,), "int64")
+        actions = T.match_buffer(actions_handle, (n, n_actions), "int64")
+        unit_of = T.match_buffer(unit_handle, (classes,), "int64")  # class -> unit + 1 (0: none)
+        codes = T.match_buffer(codes_handle, (4,), "int64")  # the classes FINISH, LUT.MMA, LOAD, STORE
+        mem = T.match_buffer(mem_handle, (n, slots), "int64")  # analysis.Analysis's range tables
+        lo = T.match_buffer(lo_handle, (n, slots), "int64")
+        hi = T.match_buffer(hi_handle, (n, slots), "int64")
+        used = T.match_buffer(used_handle, (n, slots), "uint8")
+        pattern = T.match_buffer(pattern_handle, (n, slots, 3), "int64")
+        tensor_start = T.match_buffer(tensor_handle, (tensors,), "int64")  # DRAM tensors by address
+        queue_sums = T.match_buffer(queue_sums_handle, (3,), "int64")  # busy cycles
+        unit_sums = T.match_buffer(unit_sums_handle, (units, 2 + n_actions), "int64")  # count, busy, actions
+        layer_sums = T.match_buffer(layer_sums_handle, (layers, 7), "int64")  # count, busy x 3, start, end, first
+        traffic = T.match_buffer(traffic_handle, (tensors, 2), "int64")  # bytes loaded, stored
+        extremes = T.match_buffer(extremes_handle, (3,), "int64")  # LUT.MMA cycles, scratchpad, accumulator high water
+        search = T.alloc_buffer((2,), "int64", scope="local")
+        for q in range(3):
+            queue_sums[q] = T.int64(0)
+            extremes[q] = T.int64(0)
+        for u, a in T.grid(units, 2 + n_actions):
+            unit_sums[u, a] = T.int64(0)
+        for lyr in range(layers):
+            for k in range(4):
+                layer_sums[lyr, k] = T.int64(0)
+            layer_sums[lyr, 4] = T.max_value("int64")
+            layer_sums[lyr, 5] = T.min_value("int64")
+            layer_sums[lyr, 6] = T.int64(-1)
+        for t, d in T.grid(tensors, 2):
+            traffic[t, d] = T.int64(0)
+        for i in range(n):
+            u = unit_of[kind[i]]
+            unit_sums[u, 0] = unit_sums[u, 0] + 1
+            unit_sums[u, 1] = unit_sums[u, 1] + cycles[i]
+            for a in range(n_actions):
+                unit_sums[u, 2 + a] = unit_sums[u, 2 + a] + actions[i, a]
+            queue_sums[queue[i]] = queue_sums[queue[i]] + cycles[i]
+            if kind[i] != codes[0]:  # FINISH belongs to no layer
+                lyr = layer[i]
+                layer_sums[lyr, 0] = layer_sums[lyr, 0] + 1
+                layer_sums[lyr, 1 + queue[i]] = layer_sums[lyr, 1 + queue[i]] + cycles[i]
+                layer_sums[lyr, 4] = T.min(layer_sums[lyr, 4], start[i])
+                layer_sums[lyr, 5] = T.max(layer_sums[lyr, 5], end[i])
+                if layer_sums[lyr, 6] < 0:
+                    layer_sums[lyr, 6] = i
+            if kind[i] == codes[1]:
+                extremes[0] = extremes[0] + cycles[i]
+            for s in range(slots):
+                if used[i, s] != T.uint8(0):
+                    if mem[i, s] == 1:
+                        extremes[1] = T.max(extremes[1], hi[i, s])
+                    elif mem[i, s] == 2:
+                        extremes[2] = T.max(extremes[2], hi[i, s])
+            if kind[i] == codes[2] or kind[i] == codes[3]:  # a DMA: its DRAM side (a LOAD's slot 0, a STORE's 1)
+                d = T.if_then_else(kind[i] == codes[2], T.int64(0), T.int64(1))
+                search[0] = T.int64(0)
+                search[1] = tensors
+                while search[0] < search[1]:  # the tensors starting at or before the range
+                    if tensor_start[(search[0] + search[1]) // 2] <= lo[i, d]:
+                        search[0] = (search[0] + search[1]) // 2 + 1
+                    else:
+                        search[1] = (search[0] + search[1]) // 2
+                if search[0] > 0:
+                    traffic[search[0] - 1, d] = traffic[search[0] - 1, d] + pattern[i, d, 0] * pattern[i, d, 1]
+
+    @T.prim_func
     def decode_fields(words_handle: T.handle, order_handle: T.handle, kind_handle: T.handle, word_handle: T.handle,
                       shift_handle: T.handle, mask_handle: T.handle, hi_word_handle: T.handle, hi_shift_handle: T.handle,
                       most_handle: T.handle, operands_handle: T.handle, used_handle: T.handle, fields_handle: T.handle,
@@ -618,6 +704,7 @@ def _tir_functions() -> dict:
     funcs["first_race"] = first_race
     funcs["schedule_queues"] = schedule_queues
     funcs["decode_fields"] = decode_fields
+    funcs["report_sums"] = report_sums
     funcs.update({f"byte_sums_{t}_{g}_{int(sym)}": byte_sums(t, g, sym)
                   for t in LUT_TABLE_TYPES for g in LUT_GROUPS for sym in (False, True)})
     funcs.update({f"deq_{a}_{int(accum)}": deq(a, accum) for a in DEQ_A_TYPES for accum in (False, True)})
@@ -663,6 +750,9 @@ class SimKernels:
 
     def decode_fields(self) -> Callable:
         return self._func(("decode_fields",), lambda: "decode_fields")
+
+    def report_sums(self) -> Callable:
+        return self._func(("report_sums",), lambda: "report_sums")
 
     def executor(self, table: np.dtype, acc: np.dtype) -> Callable | None:
         return self._func(("executor", table.num, acc.num), lambda: f"executor_{table.name}_{acc.name}"

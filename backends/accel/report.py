@@ -15,6 +15,7 @@ import numpy as np
 from lutc.diagnostics import LutcError
 from lutc.backends.accel.analysis import CLASS_CODE, CLASSES, Analysis, write_runs
 from lutc.backends.accel.isa import MNEMONIC, Finish, Load, LutMma, Opcode, Queue, Red, RedFunc, Store, Vec, VecFunc
+from lutc.backends.accel.kernels import SimKernels
 from lutc.backends.accel.program import MEM_ACC, MEM_SP, TRAFFIC_CLASSES, TensorIndex
 from lutc.backends.accel.timing import ACTION_LEVEL, ACTIONS, ENERGY_FIELD, UNIT_OF_CLASS, UNITS, Schedule
 
@@ -134,69 +135,60 @@ def written_bytes(an: Analysis, mem: int) -> int:
     return int((run_hi - run_lo).sum())
 
 
-def build_report(an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.ndarray) -> SimReport:
-    """All report figures, from the analysis (per-instruction arrays) and the schedule."""
+@dataclass
+class _Sums:
+    """The integer figures a report is built from (report_sums in kernels.py, or NumPy)."""
+
+    queue_busy: list[int]  # per queue
+    unit_sums: np.ndarray  # (1 + units, 2 + actions): instructions, busy cycles, action counts; row 0: no unit
+    layer_sums: np.ndarray  # (layer ids, 7): instructions, busy per queue, first start, last end, first instruction
+    traffic: np.ndarray  # (tensors by address, 2): DRAM bytes loaded, stored
+    lut_mma_cycles: int
+    sp_high_water: int
+    acc_high_water: int
+
+
+def build_report(an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.ndarray,
+                 compiled: SimKernels | None = None) -> SimReport:
+    """All report figures, from the analysis (per-instruction arrays) and the schedule.
+    `compiled`: the simulator's kernels, whose `report_sums` sums the integer figures in one call
+    (the same figures as NumPy's)."""
     program, config = an.program, an.config
     n = an.n
     total = sched.total_cycles
-    unit_code = _UNIT_OF_CLASS[an.kind]  # -1: SYNC / FINISH
-    body = an.kind != CLASS_CODE[Finish]
+    index = TensorIndex(program.tensors)
+    kernel = compiled and compiled.report_sums()
+    sums = _sums_compiled(kernel, an, sched, cycles, actions, index) if kernel and n else _sums(an, sched, cycles, actions, index)
 
-    # Sums of integer cycles per queue / unit / layer and queue by bincount (exact: float64 holds them).
-    by_queue = np.bincount(an.queue, weights=cycles, minlength=len(Queue)).astype(np.int64).tolist()
     queues = {}
     for q in Queue:
-        busy = by_queue[q]
+        busy = sums.queue_busy[q]
         causes = {f"token from {src.text}": c for (dst, src), c in sorted(sched.stalls.items()) if dst == q}
         stall = sum(causes.values())
         queues[q.text] = QueueFigures(busy, stall, total - busy - stall, causes)
 
-    unit_busy = np.bincount(unit_code + 1, weights=cycles, minlength=len(UNITS) + 1).astype(np.int64)[1:].tolist()
-    unit_count = np.bincount(unit_code + 1, minlength=len(UNITS) + 1)[1:].tolist()
-    unit_figs = {u: UnitFigures(unit_count[k], unit_busy[k], total - unit_busy[k], unit_busy[k] / total if total else 0.0)
-                 for k, u in enumerate(UNITS)}
+    per_unit = sums.unit_sums.tolist()
+    unit_figs = {u: UnitFigures(count, busy, total - busy, busy / total if total else 0.0)
+                 for u, (count, busy, *_) in zip(UNITS, per_unit[1:])}
 
-    # Per layer tag, in order of first appearance: sums by bincount, extremes by ufunc.at.
-    ids, first, which = np.unique(an.layer[body], return_index=True, return_inverse=True)
-    appearance = np.argsort(first)
-    k = len(ids)
-    count = np.bincount(which, minlength=k).tolist()
-    layer_busy = np.bincount(which * 3 + an.queue[body], weights=cycles[body], minlength=3 * k).astype(np.int64).tolist()
-    first_start = np.full(k, np.iinfo(np.int64).max)
-    np.minimum.at(first_start, which, sched.start[body])
-    last_end = np.full(k, np.iinfo(np.int64).min)
-    np.maximum.at(last_end, which, sched.end[body])
-    first_start, last_end = first_start.tolist(), last_end.tolist()
-    layers = [LayerFigures(program.layer_name(lid) or "-", count[j], first_start[j], last_end[j],
-                           {q.text: layer_busy[3 * j + q] for q in Queue})
-              for j, lid in zip(appearance.tolist(), ids[appearance].tolist())]
+    layer_rows = [(row[6], lid, row) for lid, row in enumerate(sums.layer_sums.tolist()) if row[0]]
+    layers = [LayerFigures(program.layer_name(lid) or "-", row[0], row[4], row[5], {q.text: row[1 + q] for q in Queue})
+              for _, lid, row in sorted(layer_rows)]  # in order of first appearance
 
-    col = {a: k for k, a in enumerate(ACTIONS)}
-    totals = actions.sum(axis=0) if n else np.zeros(len(ACTIONS), dtype=np.int64)
-    lookups = int(totals[col["lookups"]])
-    lut_mma_cycles = int(cycles[an.kind == CLASS_CODE[LutMma]].sum())
+    totals = [sum(column) for column in zip(*per_unit)][2:]  # per action, over all instructions (exact)
+    lookups = totals[ACTIONS.index("lookups")]
     peak = config.lut_peak_lookups_per_cycle
+    lut_mma_cycles = sums.lut_mma_cycles
 
     dram_read = dict.fromkeys(TRAFFIC_CLASSES, 0)
     dram_written = dict.fromkeys(TRAFFIC_CLASSES, 0)
-    by_tensor: dict[str, dict[str, int]] = {t.name: {"read": 0, "written": 0} for t in program.tensors}
-    index = TensorIndex(program.tensors)
-    for cls, slot, direction in ((Load, 0, "read"), (Store, 1, "written")):
-        idx = an.groups.get(cls)
-        if idx is None:
-            continue
-        k = np.searchsorted(np.asarray(index.starts, dtype=np.int64), an.lo[idx, slot], side="right") - 1
-        nbytes = an.columns[cls]["rows"] * an.columns[cls]["row_bytes"]
-        per_tensor = np.bincount(k, weights=nbytes, minlength=len(index.ordered)).astype(np.int64)
-        for t, b in zip(index.ordered, per_tensor.tolist()):
-            by_tensor[t.name][direction] += b
-            (dram_read if direction == "read" else dram_written)[t.traffic_class] += b
-    by_tensor = {name: v for name, v in by_tensor.items() if v["read"] or v["written"]}
-
-    sp_used = an.used & (an.mem == MEM_SP)
-    acc_used = an.used & (an.mem == MEM_ACC)
-    sp_hw = int(an.hi[sp_used].max()) if sp_used.any() else 0
-    acc_hw = int(an.hi[acc_used].max()) if acc_used.any() else 0
+    by_tensor = {}
+    for t, (read, written) in zip(index.ordered, sums.traffic.tolist()):
+        dram_read[t.traffic_class] += read
+        dram_written[t.traffic_class] += written
+        if read or written:
+            by_tensor[t.name] = {"read": read, "written": written}
+    by_tensor = {t.name: by_tensor[t.name] for t in program.tensors if t.name in by_tensor}  # in declaration order
 
     counts: dict[str, int] = {}
     for cls, idx in an.groups.items():
@@ -210,13 +202,12 @@ def build_report(an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.
             counts[MNEMONIC[cls.OPCODE]] = len(idx)
     counts = dict(sorted(counts.items(), key=lambda kv: _mnemonic_order(kv[0])))
 
-    pj = np.array([getattr(config.energy, ENERGY_FIELD[a]) for a in ACTIONS], dtype=np.float64)
-    energy = actions.astype(np.float64) * pj[None, :]
-    per_instr = energy.sum(axis=1)
-    by_unit = {u: float(per_instr[unit_code == k].sum()) for k, u in enumerate(UNITS)}
+    # Energy from the exact integer action counts: pJ per action times its count, summed in ACTIONS order.
+    pj = [getattr(config.energy, ENERGY_FIELD[a]) for a in ACTIONS]
+    by_unit = {u: sum(p * c for p, c in zip(pj, row[2:])) for u, row in zip(UNITS, per_unit[1:])}
     by_level = dict.fromkeys(LEVELS, 0.0)
-    for k, a in enumerate(ACTIONS):
-        by_level[ACTION_LEVEL[a]] += float(energy[:, k].sum())
+    for a, p, c in zip(ACTIONS, pj, totals):
+        by_level[ACTION_LEVEL[a]] += p * c
 
     report = SimReport(
         program=program.name, config=config.name, clock_mhz=config.clock_mhz, tokens=program.tokens,
@@ -226,15 +217,65 @@ def build_report(an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.
         lut_utilization=lookups / (peak * total) if total else 0.0,
         lut_utilization_busy=lookups / (peak * lut_mma_cycles) if lut_mma_cycles else 0.0,
         dram_read=dram_read, dram_written=dram_written, dram_by_tensor=by_tensor,
-        scratchpad_high_water=sp_hw, scratchpad_capacity=config.scratchpad.size_bytes,
+        scratchpad_high_water=sums.sp_high_water, scratchpad_capacity=config.scratchpad.size_bytes,
         scratchpad_written=written_bytes(an, MEM_SP),
-        accumulator_high_water=acc_hw, accumulator_capacity=config.accumulator.size_bytes,
-        opcode_counts=counts, energy_pj=float(per_instr.sum()), energy_by_unit=by_unit, energy_by_level=by_level,
-        actions={a: int(totals[k]) for k, a in enumerate(ACTIONS)},
+        accumulator_high_water=sums.acc_high_water, accumulator_capacity=config.accumulator.size_bytes,
+        opcode_counts=counts, energy_pj=sum(p * c for p, c in zip(pj, totals)), energy_by_unit=by_unit,
+        energy_by_level=by_level, actions=dict(zip(ACTIONS, totals)),
         leftover_tokens={f"{src.text}->{dst.text}": c for (src, dst), c in sched.leftover_tokens.items()},
     )
-    report._timeline_source = (program, sched, unit_code)
+    report._timeline_source = (program, sched, _UNIT_OF_CLASS[an.kind])
     return report
+
+
+def _sums(an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.ndarray, index: TensorIndex) -> _Sums:
+    """The report's integer figures in NumPy (sums by bincount: exact, float64 holds them)."""
+    unit_row = _UNIT_OF_CLASS[an.kind] + 1
+    queue_busy = np.bincount(an.queue, weights=cycles, minlength=len(Queue)).astype(np.int64).tolist()
+    rows = 1 + len(UNITS)
+    unit_sums = np.stack([np.bincount(unit_row, minlength=rows), np.bincount(unit_row, weights=cycles, minlength=rows)]
+                         + [np.bincount(unit_row, weights=actions[:, k], minlength=rows)
+                            for k in range(actions.shape[1])], axis=1).astype(np.int64)
+    body = np.flatnonzero(an.kind != CLASS_CODE[Finish])
+    layer = an.layer[body]
+    ids = int(layer.max()) + 1 if len(body) else 0
+    layer_sums = np.zeros((ids, 7), dtype=np.int64)
+    layer_sums[:, 0] = np.bincount(layer, minlength=ids)
+    layer_sums[:, 1:4] = np.bincount(layer * 3 + an.queue[body], weights=cycles[body], minlength=3 * ids).reshape(ids, 3)
+    layer_sums[:, 4], layer_sums[:, 5], layer_sums[:, 6] = np.iinfo(np.int64).max, np.iinfo(np.int64).min, -1
+    np.minimum.at(layer_sums[:, 4], layer, sched.start[body])
+    np.maximum.at(layer_sums[:, 5], layer, sched.end[body])
+    present, first = np.unique(layer, return_index=True)  # each layer's first instruction
+    layer_sums[present, 6] = body[first]
+    traffic = np.zeros((len(index.ordered), 2), dtype=np.int64)
+    for cls, slot in ((Load, 0), (Store, 1)):
+        idx = an.groups.get(cls)
+        if idx is not None:
+            k = np.searchsorted(np.asarray(index.starts, dtype=np.int64), an.lo[idx, slot], side="right") - 1
+            nbytes = an.pattern[idx, slot, 0] * an.pattern[idx, slot, 1]
+            traffic[:, slot] = np.bincount(k, weights=nbytes, minlength=len(index.ordered))
+    sp_used, acc_used = an.used & (an.mem == MEM_SP), an.used & (an.mem == MEM_ACC)
+    return _Sums(queue_busy, unit_sums, layer_sums, traffic, int(cycles[an.kind == CLASS_CODE[LutMma]].sum()),
+                 int(an.hi[sp_used].max()) if sp_used.any() else 0, int(an.hi[acc_used].max()) if acc_used.any() else 0)
+
+
+def _sums_compiled(kernel, an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.ndarray,
+                   index: TensorIndex) -> _Sums:
+    n_actions = actions.shape[1]
+    queue_sums, extremes = np.empty(3, dtype=np.int64), np.empty(3, dtype=np.int64)
+    unit_sums = np.empty((1 + len(UNITS), 2 + n_actions), dtype=np.int64)
+    layer_sums = np.empty((int(an.layer.max()) + 1, 7), dtype=np.int64)
+    tensor_starts = np.array(index.starts or [np.iinfo(np.int64).max], dtype=np.int64)  # no empty arrays
+    traffic = np.empty((len(tensor_starts), 2), dtype=np.int64)
+    kernel(an.kind, an.queue, an.layer.astype(np.int64, copy=False), cycles.astype(np.int64, copy=False), sched.start,
+           sched.end, actions.astype(np.int64, copy=False), _UNIT_ROW, _REPORT_CODES, an.mem, an.lo, an.hi,
+           an.used.view(np.uint8), an.pattern, tensor_starts, queue_sums, unit_sums, layer_sums, traffic, extremes)
+    lut_mma_cycles, sp_hw, acc_hw = extremes.tolist()
+    return _Sums(queue_sums.tolist(), unit_sums, layer_sums, traffic[:len(index.ordered)], lut_mma_cycles, sp_hw, acc_hw)
+
+
+_UNIT_ROW = _UNIT_OF_CLASS + 1  # CLASSES index -> row of _Sums.unit_sums
+_REPORT_CODES = np.array([CLASS_CODE[cls] for cls in (Finish, LutMma, Load, Store)], dtype=np.int64)
 
 
 def _timeline(r: SimReport) -> list[dict]:

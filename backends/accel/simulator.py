@@ -110,7 +110,7 @@ class Simulator:
         for name, first in unwritten:
             raise LutcError(f"output '{name}' was not fully written by the program (DRAM byte {first:#x} never stored)",
                             instruction_location(program, an.n - 1))
-        return SimResult(outputs, build_report(an, sched, static.cycles, static.actions))
+        return SimResult(outputs, build_report(an, sched, static.cycles, static.actions, static.kernels))
 
 
 def _fingerprint(program: Program) -> tuple:

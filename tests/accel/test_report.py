@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from lutc.backends.accel.simulator import Simulator
@@ -88,3 +89,52 @@ def test_timing_only_mode_reports_the_same_figures(assembled, edge, name):
     fast = Simulator(edge, functional=False).run(program)
     assert fast.outputs == {} and full.outputs
     assert fast.report.to_dict() == full.report.to_dict()
+
+
+def _interleaved_layers(edge):
+    """Layers whose ids and first appearances are in different orders, used again later."""
+    from lutc.backends.accel.isa import Load, Store, sp
+    from lutc.backends.accel.program import ProgramBuilder
+
+    b = ProgramBuilder("layers", config=edge)
+    x = b.tensor("x", "input", "u8", (256,))
+    w = b.tensor("w", "weight", "u8", (512,), data=np.arange(512, dtype=np.uint8))
+    y = b.tensor("y", "output", "u8", (256,))
+    for name in ("late", "early", "late"):
+        b.set_layer(name)
+    b.set_layer("early")  # id 2, appears first
+    b.emit(Load(sp=sp(0), dram=x.addr, rows=1, row_bytes=256))
+    b.set_layer("late")  # id 1
+    b.emit(Load(sp=sp(256), dram=w.addr, rows=2, row_bytes=128, dram_stride=256))
+    b.set_layer("early")
+    b.emit(Store(sp=sp(0), dram=y.addr, rows=1, row_bytes=256))
+    b.finish()
+    return b.build()
+
+
+@pytest.mark.parametrize("name", ["gemv_lut2", "gemv_lut4", "gemm_double_buffer", "vec_epilogue", "layers"])
+def test_compiled_report_sums_equal_numpy(assembled, edge, sim_kernels, name):
+    """The report kernel's integer figures equal NumPy's, and so do the reports built from them."""
+    from lutc.backends.accel import report as report_module
+    from lutc.backends.accel.analysis import analyze
+    from lutc.backends.accel.program import TensorIndex
+    from lutc.backends.accel.timing import actions_for, cycles_for, schedule
+
+    program = _interleaved_layers(edge) if name == "layers" else assembled(name)
+    an = analyze(program, edge)
+    cycles = cycles_for(an)
+    sched = schedule(an.queue, an.deps, cycles)
+    actions = actions_for(an)
+    index = TensorIndex(program.tensors)
+    want = report_module._sums(an, sched, cycles, actions, index)
+    got = report_module._sums_compiled(sim_kernels.report_sums(), an, sched, cycles, actions, index)
+    for field in ("queue_busy", "lut_mma_cycles", "sp_high_water", "acc_high_water"):
+        assert getattr(got, field) == getattr(want, field), field
+    for field in ("unit_sums", "layer_sums", "traffic"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+    numpy_report = report_module.build_report(an, sched, cycles, actions)
+    assert report_module.build_report(an, sched, cycles, actions, sim_kernels).to_json() == numpy_report.to_json()
+    if name == "layers":  # first appearance, not id order; per-tensor DRAM traffic
+        assert [layer.name for layer in numpy_report.layers] == ["early", "late"]
+        assert numpy_report.dram_by_tensor == {"x": {"read": 256, "written": 0}, "w": {"read": 256, "written": 0},
+                                               "y": {"read": 0, "written": 256}}
