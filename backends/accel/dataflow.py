@@ -273,11 +273,17 @@ def writes_in_order(an: Analysis, pos: np.ndarray) -> tuple[np.ndarray, ...]:
     return an.mem[wi, ws], an.lo[wi, ws], an.hi[wi, ws], pos[wi]
 
 
-def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot: int, writes=None) -> np.ndarray:
-    """For range `slot` of instructions `idx`: the execution position of the last write before it
-    that overlaps the range (-1: none). Two reads of a range with the same version see the same bytes.
-    `writes`: writes_in_order(an, pos), when the caller has it."""
-    wm, wl, wh, wp = writes_in_order(an, pos) if writes is None else writes
+def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot, compiled: SimKernels | None = None) -> np.ndarray:
+    """For range `slot` (one, or one per instruction) of instructions `idx`: the execution position of
+    the last write before it that overlaps the range (-1: none). Two reads of a range with the same
+    version see the same bytes. With the compiled kernels, one pass (kernels.operand_versions)
+    unless the distinct ranges read times the writes are too many for it; else NumPy."""
+    kernel = compiled and compiled.operand_versions()
+    if kernel and len(idx):
+        found = _versions_compiled(kernel, an, pos, idx, slot)
+        if found is not None:
+            return found
+    wm, wl, wh, wp = writes_in_order(an, pos)
     m, lo, hi, p = an.mem[idx, slot], an.lo[idx, slot], an.hi[idx, slot], pos[idx]
     read_mem = np.zeros(len(MEM_NAMES), dtype=bool)
     read_mem[m] = True
@@ -314,6 +320,21 @@ def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot: int, wri
             out[sel] = np.where(k >= 0, hits[np.maximum(k, 0)], -1)
     return out
 
+
+def _versions_compiled(kernel, an: Analysis, pos: np.ndarray, idx: np.ndarray, slot) -> np.ndarray | None:
+    order = np.empty(len(pos), dtype=np.int64)
+    order[pos] = np.arange(len(pos))
+    slots = np.full(len(idx), slot, dtype=np.int64) if np.ndim(slot) == 0 else np.asarray(slot, dtype=np.int64)
+    table_size = 1 << (2 * len(idx)).bit_length()  # a power of two, at most half full
+    versions = np.empty(len(idx), dtype=np.int64)
+    state = np.array([_KERNEL_TESTS, 0], dtype=np.int64)
+    kernel(order, an.mem, an.lo, an.hi, an.write.view(np.uint8), an.used.view(np.uint8), idx.astype(np.int64, copy=False),
+           slots, np.zeros((table_size, 4), dtype=np.int64), np.empty(an.mem.shape, dtype=np.int64),
+           np.empty((len(idx), 5), dtype=np.int64), versions, state)
+    return None if state[1] else versions
+
+
+_KERNEL_TESTS = 1 << 26  # distinct ranges x writes the compiled pass tests at most (~0.1 s)
 
 # Below this many (read, write) pairs, comparing every read with every write costs less than
 # grouping the reads by range first (a sort and a unique, whose fixed costs dominate short programs);

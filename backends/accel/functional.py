@@ -25,7 +25,7 @@ from lutc.backends.accel import kernels
 from lutc.backends.accel.analysis import Analysis, is_strided
 from lutc.backends.accel.columns import distinct_rows
 from lutc.backends.accel.config import AccelConfig
-from lutc.backends.accel.dataflow import read_versions, writes_in_order
+from lutc.backends.accel.dataflow import read_versions
 from lutc.backends.accel.isa import (
     Bcast, DType, Load, LutBuild, LutMma, Mma, Operand, Red, RedFunc, Space, Store, Vec, VecFunc,
 )
@@ -196,7 +196,6 @@ def prepare(an: Analysis, views: Views, pos: np.ndarray, compiled: SimKernels | 
         _run_dmas(an, views.runs)
     else:
         _prepare_dmas(an, views.mems, handlers)
-    writes = writes_in_order(an, pos) if Mma in an.groups or LutMma in an.groups else None  # for operand versions
     # Compute: a closure per distinct instruction (equal field columns), over shared views.
     # Distinct rows come from the columns, not from hashing instruction objects (slow).
     instruction = an.program.instruction
@@ -225,10 +224,10 @@ def prepare(an: Analysis, views: Views, pos: np.ndarray, compiled: SimKernels | 
         if not len(todo):
             continue
         if cls is Mma:  # prepared from the columns; their functions take operand versions
-            _prepare_mmas(an, todo, cols, views, pos, writes, handlers, compiled)
+            _prepare_mmas(an, todo, cols, views, pos, handlers, compiled)
             continue
         if cls is LutMma:
-            _prepare_lut_mmas(an, todo, cols, views, pos, writes, handlers, compiled)
+            _prepare_lut_mmas(an, todo, cols, views, pos, handlers, compiled)
             continue
         make = _BODIES[cls]
         first, which = distinct_rows(cols)
@@ -358,14 +357,14 @@ _LUT_MMA_FIELDS = ("m", "n", "k", "bits", "sym", "accum", "tables.addr", "tables
                    "dst.addr", "dst.dtype")
 
 
-def _prepare_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: np.ndarray, writes: tuple,
-                      handlers: list, compiled: SimKernels | None) -> None:
+def _prepare_lut_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: np.ndarray, handlers: list,
+                      compiled: SimKernels | None) -> None:
     """handlers[i] for the LUT.MMAs `idx` (field columns `cols`), made once per distinct LUT.MMA
     from the columns (no instruction object). An integer LUT.MMA looks up a byte-sum table made
     from the version of its table bytes (read_versions: the last write before the read is
     static). The first reader of each version, in execution order, fills that table, in a
     buffer made here; every later reader only looks up."""
-    versions = read_versions(an, pos, idx, 0, writes)
+    versions = read_versions(an, pos, idx, 0, compiled)
     if views.runs is not None:  # those the executor runs need no function
         run = _run_lut_mmas(an, idx, cols, versions, pos, views, compiled)
         idx, cols, versions = idx[~run], {name: c[~run] for name, c in cols.items()}, versions[~run]
@@ -562,9 +561,9 @@ def _operand_view(views: Views, space: int, addr: int, dtype: int, shape: tuple[
     return views.get(_MEM_OF_SPACE[space], addr, _NP_OF_DTYPE[dtype], shape)
 
 
-def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: np.ndarray, writes: tuple,
-                  handlers: list, compiled: SimKernels | None) -> None:
-    """handlers[i] for the MMAs `idx` (field columns `cols`; `writes`: writes_in_order).
+def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: np.ndarray, handlers: list,
+                  compiled: SimKernels | None) -> None:
+    """handlers[i] for the MMAs `idx` (field columns `cols`).
 
     Integer MMAs reading the same B range with the same version (the last write before the read,
     see read_versions) form a batch, in execution order, as long as each one's A bytes are final
@@ -574,7 +573,7 @@ def _prepare_mmas(an: Analysis, idx: np.ndarray, cols: dict, views: Views, pos: 
     products are exact integers (see _mma_work_dtype), so batching changes no bit; overflow is
     still checked by the MMA that stores it, at its own time.
     """
-    versions = read_versions(an, pos, np.concatenate([idx, idx]), np.repeat([0, 1], len(idx)), writes)
+    versions = read_versions(an, pos, np.concatenate([idx, idx]), np.repeat([0, 1], len(idx)), compiled)
     a_versions, b_versions = versions[:len(idx)], versions[len(idx):]
     integer = _IS_INT_DTYPE[cols["dst.dtype"]]
     for r in np.flatnonzero(~integer).tolist():  # float MMAs: one at a time

@@ -47,6 +47,12 @@ TIR and compiled by TVM's LLVM backend:
   of 2-D ones); `result` = the first pair that shares a byte, one of them written, and its
   range slots.
 
+* `operand_versions(order, mem, lo, hi, write, used, ins, slot, table, query_of, ranges,
+  versions, state)`: `dataflow.read_versions` for the reads (ins, slot): the distinct ranges
+  read (a hash table), then one pass in execution order: each read takes its range's last
+  overlapping write so far, each write updates the ranges it overlaps. `state[1]` = 1 (and
+  nothing computed) when distinct ranges x writes exceed `state[0]`: NumPy's grouping then.
+
 * `report_sums(kind, queue, layer, cycles, start, end, actions, unit_of, codes, mem, lo, hi, used,
   pattern, tensor_start, queue_sums, unit_sums, layer_sums, traffic, extremes)`: the integer
   figures of `report.build_report` in one pass over the instructions: busy cycles per queue;
@@ -128,6 +134,12 @@ def _tir_functions() -> dict:
         row sum, times scale (b: scale, zero by column; c: row scale, row sum by row)."""
         product = T.Cast("float32", T.Cast("float64", a[r, col]) * T.Cast("float64", imm * c[0, r]))
         return (product - b[1, col] * c[1, r]) * b[0, col]
+
+    def range_hash(mem, lo, hi, size):
+        """A table slot for the byte range (mem, lo, hi): Fibonacci hashing (the product's high bits)
+        of a linear mix reduced below 2^31, so nothing overflows; `size` a power of two."""
+        mixed = T.floormod(lo * 31 + hi * 7 + mem, T.int64(2147483647)) * T.int64(2654435761)
+        return T.bitwise_and(T.shift_right(mixed, T.int64(16)), size - 1)
 
     def lut_mma(table: str, out_type: str):
         @T.prim_func
@@ -564,6 +576,75 @@ def _tir_functions() -> dict:
                     traffic[search[0] - 1, d] = traffic[search[0] - 1, d] + pattern[i, d, 0] * pattern[i, d, 1]
 
     @T.prim_func
+    def operand_versions(order_handle: T.handle, mem_handle: T.handle, lo_handle: T.handle, hi_handle: T.handle,
+                         write_handle: T.handle, used_handle: T.handle, ins_handle: T.handle, slot_handle: T.handle,
+                         table_handle: T.handle, query_of_handle: T.handle, ranges_handle: T.handle,
+                         versions_handle: T.handle, state_handle: T.handle):
+        T.func_attr({"tir.noalias": True})
+        n, slots, queries, n_table = T.int64(), T.int64(), T.int64(), T.int64()
+        order = T.match_buffer(order_handle, (n,), "int64")  # instructions in execution order
+        mem = T.match_buffer(mem_handle, (n, slots), "int64")  # analysis.Analysis's range tables
+        lo = T.match_buffer(lo_handle, (n, slots), "int64")
+        hi = T.match_buffer(hi_handle, (n, slots), "int64")
+        write = T.match_buffer(write_handle, (n, slots), "uint8")
+        used = T.match_buffer(used_handle, (n, slots), "uint8")
+        ins = T.match_buffer(ins_handle, (queries,), "int64")  # the reads asked about: instruction, range slot
+        slot = T.match_buffer(slot_handle, (queries,), "int64")
+        table = T.match_buffer(table_handle, (n_table, 4), "int64")  # scratch, zeros: memory + 1, lo, hi, range
+        query_of = T.match_buffer(query_of_handle, (n, slots), "int64")  # scratch: the query of each range slot
+        ranges = T.match_buffer(ranges_handle, (queries, 5), "int64")  # scratch: memory, lo, hi, last write, range of query
+        versions = T.match_buffer(versions_handle, (queries,), "int64")
+        state = T.match_buffer(state_handle, (2,), "int64")  # in: the most write x range tests; out: 1 = too many
+        count = T.alloc_buffer((2,), "int64", scope="local")  # distinct ranges, writes
+        probe = T.alloc_buffer((2,), "int64", scope="local")  # table slot, found
+        # The distinct (memory, lo, hi) ranges read, by open addressing (n_table: a power of two > queries).
+        count[0] = T.int64(0)
+        for r, s in T.grid(n, slots):
+            query_of[r, s] = T.int64(-1)
+        for q in range(queries):
+            i, s = ins[q], slot[q]
+            query_of[i, s] = q
+            probe[0] = range_hash(mem[i, s], lo[i, s], hi[i, s], n_table)
+            probe[1] = T.int64(0)
+            while probe[1] == 0:
+                if table[probe[0], 0] == 0:  # a new range
+                    table[probe[0], 0] = mem[i, s] + 1
+                    table[probe[0], 1] = lo[i, s]
+                    table[probe[0], 2] = hi[i, s]
+                    table[probe[0], 3] = count[0]
+                    ranges[count[0], 0] = mem[i, s]
+                    ranges[count[0], 1] = lo[i, s]
+                    ranges[count[0], 2] = hi[i, s]
+                    ranges[count[0], 3] = T.int64(-1)
+                    count[0] = count[0] + 1
+                    probe[1] = T.int64(1)
+                elif table[probe[0], 0] == mem[i, s] + 1 and table[probe[0], 1] == lo[i, s] and table[probe[0], 2] == hi[i, s]:
+                    probe[1] = T.int64(1)
+                else:
+                    probe[0] = T.bitwise_and(probe[0] + 1, n_table - 1)
+            ranges[q, 4] = table[probe[0], 3]
+        count[1] = T.int64(0)
+        for r, s in T.grid(n, slots):
+            if used[r, s] != T.uint8(0) and write[r, s] != T.uint8(0):
+                count[1] = count[1] + 1
+        state[1] = T.if_then_else(count[0] * count[1] > state[0], T.int64(1), T.int64(0))
+        if state[1] == 0:
+            # In execution order: an instruction's reads take the last overlapping write so far,
+            # then its writes become the last write of every range they overlap.
+            for j in range(n):
+                for s in range(slots):
+                    if query_of[order[j], s] >= 0:
+                        versions[query_of[order[j], s]] = ranges[ranges[query_of[order[j], s], 4], 3]
+                for s in range(slots):
+                    i = order[j]
+                    if used[i, s] != T.uint8(0) and write[i, s] != T.uint8(0):
+                        for d in range(count[0]):
+                            if ranges[d, 0] == mem[i, s] and ranges[d, 1] < hi[i, s] and lo[i, s] < ranges[d, 2]:
+                                ranges[d, 3] = j
+            for q in range(queries):  # a read asked about twice: its slot's answer
+                versions[q] = versions[query_of[ins[q], slot[q]]]
+
+    @T.prim_func
     def decode_fields(words_handle: T.handle, order_handle: T.handle, kind_handle: T.handle, word_handle: T.handle,
                       shift_handle: T.handle, mask_handle: T.handle, hi_word_handle: T.handle, hi_shift_handle: T.handle,
                       most_handle: T.handle, operands_handle: T.handle, used_handle: T.handle, fields_handle: T.handle,
@@ -705,6 +786,7 @@ def _tir_functions() -> dict:
     funcs["schedule_queues"] = schedule_queues
     funcs["decode_fields"] = decode_fields
     funcs["report_sums"] = report_sums
+    funcs["operand_versions"] = operand_versions
     funcs.update({f"byte_sums_{t}_{g}_{int(sym)}": byte_sums(t, g, sym)
                   for t in LUT_TABLE_TYPES for g in LUT_GROUPS for sym in (False, True)})
     funcs.update({f"deq_{a}_{int(accum)}": deq(a, accum) for a in DEQ_A_TYPES for accum in (False, True)})
@@ -753,6 +835,9 @@ class SimKernels:
 
     def report_sums(self) -> Callable:
         return self._func(("report_sums",), lambda: "report_sums")
+
+    def operand_versions(self) -> Callable:
+        return self._func(("operand_versions",), lambda: "operand_versions")
 
     def executor(self, table: np.dtype, acc: np.dtype) -> Callable | None:
         return self._func(("executor", table.num, acc.num), lambda: f"executor_{table.name}_{acc.name}"

@@ -87,25 +87,27 @@ def test_batched_mmas_equal_one_at_a_time(edge, stream):
 
 @settings(max_examples=30, deadline=None)
 @given(ops)
-def test_read_versions_match_brute_force(edge, stream):
-    """Each of read_versions' three ways (every read against every write; ranges grouped, then
-    against every write at once; one range at a time) against the definition."""
+def test_read_versions_match_brute_force(edge, sim_kernels, stream):
+    """Each of read_versions' four ways (the compiled pass; in NumPy, every read against every
+    write, ranges grouped then against every write at once, one range at a time) against the
+    definition."""
     program, inputs, _ = _program(edge, stream)
     sim = Simulator(edge)
     sim.run(program, inputs)
     an, pos = sim._static.an, sim._static._plan[3]
     idx = an.groups[Mma]
-    for slot, (direct, grouped) in itertools.product((0, 1), ((1 << 15, 1 << 21), (0, 1 << 21), (0, 0))):
+    ways = ((sim_kernels, 1 << 15, 1 << 21), (None, 1 << 15, 1 << 21), (None, 0, 1 << 21), (None, 0, 0))
+    for slot, (compiled, direct, grouped) in itertools.product((0, 1), ways):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(dataflow, "_DIRECT_PAIRS", direct)
             patch.setattr(dataflow, "_GROUPED_PAIRS", grouped)
-            versions = read_versions(an, pos, idx, slot).tolist()
+            versions = read_versions(an, pos, idx, slot, compiled).tolist()
         for i, version in zip(idx.tolist(), versions):
             m, lo, hi = (int(x[i, slot]) for x in (an.mem, an.lo, an.hi))
             earlier = [int(pos[j]) for j in range(an.n) for w in range(an.used.shape[1])
                        if an.used[j, w] and an.write[j, w] and an.mem[j, w] == m and an.lo[j, w] < hi and lo < an.hi[j, w]
                        and pos[j] < pos[i]]
-            assert version == max(earlier, default=-1), (direct, grouped)
+            assert version == max(earlier, default=-1), (compiled, direct, grouped)
 
 
 def test_overflow_is_reported_by_the_mma_that_stores_it(edge):
