@@ -62,12 +62,13 @@ def check_written(an: Analysis, pos: np.ndarray, preloaded: list[tuple[int, int]
     dram_lo = min((t.addr for t in open_tensors), default=0)
     dram_size = max((t.end for t in open_tensors), default=0) - dram_lo
     sp_size = an.config.scratchpad.size_bytes
-    flags = _zeroed("flags", dram_size + sp_size + an.config.accumulator.size_bytes)
-    base = np.array([-dram_lo, dram_size, dram_size + sp_size], dtype=np.int64)  # flag of byte x: base[mem] + x
+    total = dram_size + sp_size + an.config.accumulator.size_bytes
+    flags = _zeroed("flags", (total + 7) // 8)  # a bit a byte: an eighth of the memory traffic
+    base = np.array([-dram_lo, dram_size, dram_size + sp_size], dtype=np.int64)  # flag of byte x: bit base[mem] + x
     whole = {(t.addr, t.end) for t in an.program.tensors}
     for a, b in preloaded:
         if (a, b) not in whole:  # part of a tensor: a read may straddle it, so its flags are set
-            flags[a - dram_lo:b - dram_lo] = 1
+            _set_bits(flags, a - dram_lo, b - dram_lo)
     result = np.empty(2, dtype=np.int64)
     done = _zeroed("done", _DONE_SLOTS * 5, np.int64).reshape(_DONE_SLOTS, 5)
     walk(order, an.mem, an.lo, an.hi, an.write.view(np.uint8), an.used.view(np.uint8), an.pattern, base, pre_lo,
@@ -77,15 +78,39 @@ def check_written(an: Analysis, pos: np.ndarray, preloaded: list[tuple[int, int]
         i = int(order[p])
         m, a, b = int(an.mem[i, slot]), int(an.lo[i, slot]), int(an.hi[i, slot])
         rows, row_bytes, stride = an.pattern[i, slot].tolist()
-        found = _flag_view(flags, base[m] + a, base[m] + b, rows, row_bytes, stride)  # as the read found them
+        start = int(base[m]) + a
+        found = np.unpackbits(flags[start // 8:(start + b - a + 7) // 8 + 1], bitorder="little")[start % 8:]
+        found = _flag_view(found, 0, b - a, rows, row_bytes, stride)  # as the read found them
         uninit = (p, i, _uninitialized_message(an, i, slot, m, a, b, a + _first_zero(found, row_bytes, stride)))
         return uninit, unwritten_outputs(an, preloaded)  # the walk stopped: the flags do not have every write
     missing = []
     for t in an.program.outputs:
-        written = flags[t.addr - dram_lo:t.end - dram_lo]
-        if not _inside_runs(starts, ends, t.addr, t.end) and not np.logical_and.reduce(written):
-            missing.append((t.name, t.addr + int(np.argmin(written))))
+        if not _inside_runs(starts, ends, t.addr, t.end):
+            first = _first_unset(flags, t.addr - dram_lo, t.end - dram_lo)
+            if first is not None:
+                missing.append((t.name, t.addr + first))
     return None, missing
+
+
+def _set_bits(bits: np.ndarray, lo: int, hi: int) -> None:
+    """Set bits [lo, hi) of a little-endian bit array."""
+    if lo >= hi:
+        return
+    a, b = lo // 8, (hi + 7) // 8
+    chunk = np.unpackbits(bits[a:b], bitorder="little")
+    chunk[lo - 8 * a:hi - 8 * a] = 1
+    bits[a:b] = np.packbits(chunk, bitorder="little")
+
+
+def _first_unset(bits: np.ndarray, lo: int, hi: int) -> int | None:
+    """The offset from lo of the first 0 among bits [lo, hi) of a little-endian bit array, or None."""
+    a, b = lo // 8, (hi + 7) // 8
+    if b - a > 2 and bits[a + 1:b - 1].min() == 255:  # the whole bytes are set: look at the two edge bytes
+        edges = np.unpackbits(bits[[a, b - 1]], bitorder="little")
+        if edges[lo - 8 * a:8].all() and edges[8:8 + hi - 8 * (b - 1)].all():
+            return None
+    unpacked = np.unpackbits(bits[a:b], bitorder="little")[lo - 8 * a:hi - 8 * a]
+    return None if unpacked.all() else int(np.argmin(unpacked))
 
 
 def _disjoint(ranges: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:

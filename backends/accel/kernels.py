@@ -33,8 +33,9 @@ TIR and compiled by TVM's LLVM backend:
 * `first_uninitialized(order, mem, lo, hi, write, used, pattern, base, pre_lo, pre_hi, flags,
   done, result)`: the written-flags walk of `dataflow.check_written` over the analysis's byte-range
   tables, instruction by instruction in execution `order` (each one's reads before its writes;
-  DRAM ranges inside the preloaded runs `pre_lo`/`pre_hi` skipped): a write sets its flags (byte
-  x of memory m is `flags[base[m] + x]`), a read finds whether one of its flags is 0; `result`
+  DRAM ranges inside the preloaded runs `pre_lo`/`pre_hi` skipped): a write sets its flags (one
+  bit a byte: byte x of memory m is bit `base[m] + x` of `flags`, little-endian within a flag
+  byte), a read finds whether one of its flags is 0; `result`
   = the (execution position, slot) of the first such read (-1: none), and nothing after it is
   walked. A range whose flags are all set (found so by a read, or written) is not walked again
   (`done`: a hash table of such ranges; a collision only costs a second walk): a GEMM reads
@@ -242,7 +243,7 @@ def _tir_functions() -> dict:
         base = T.match_buffer(base_handle, (3,), "int64")  # each memory's first flag
         pre_lo = T.match_buffer(pre_lo_handle, (n_pre,), "int64")  # preloaded DRAM: sorted, disjoint
         pre_hi = T.match_buffer(pre_hi_handle, (n_pre,), "int64")
-        flags = T.match_buffer(f_handle, (n_flags,), "uint8")  # 1: written
+        flags = T.match_buffer(f_handle, (n_flags,), "uint8")  # one bit a byte, 1: written (bit x % 8 of byte x // 8)
         # Ranges whose flags are all set (read and found so, or written), by hash (n_done: a power
         # of two; zeros on entry): they need no walk again, since flags are never cleared.
         done = T.match_buffer(done_handle, (n_done, 5), "int64")
@@ -251,6 +252,7 @@ def _tir_functions() -> dict:
         check = T.alloc_buffer((1,), "int64", scope="local")
         lanes = T.alloc_buffer((16,), "uint8", scope="local")
         seen = T.alloc_buffer((1,), "uint8", scope="local")
+        edge = T.alloc_buffer((4,), "int64", scope="local")  # a row's first and last flag byte, their masks
         result[0] = T.int64(-1)
         result[1] = T.int64(-1)
         for j in range(n):
@@ -277,34 +279,57 @@ def _tir_functions() -> dict:
                             and done[h, 3] == pattern[i, s, 0] and done[h, 4] == pattern[i, s, 2]):
                         check[0] = T.int64(0)
                     if check[0] == 1:
-                        # rows of `width` flags `step` apart (contiguous: one row), each as blocks of
-                        # 16 flags (vector code; LLVM does not vectorize the plain loop) and the rest
+                        # Rows of `width` bytes `step` apart (contiguous: one row); per row its bits:
+                        # the first and last flag bytes under masks, the whole bytes between in vector
+                        # blocks (LLVM does not vectorize the plain loop).
                         contiguous = pattern[i, s, 0] == 1 or pattern[i, s, 1] == pattern[i, s, 2]
                         rows = T.if_then_else(contiguous, T.int64(1), pattern[i, s, 0])
                         width = T.if_then_else(contiguous, hi[i, s] - lo[i, s], pattern[i, s, 1])
                         step = T.if_then_else(contiguous, T.int64(0), pattern[i, s, 2])
                         first = base[mem[i, s]] + lo[i, s]
-                        whole = width // 16 * 16
-                        if phase == 1:
-                            for r in range(rows):
-                                for block in range(width // 16):
-                                    for v in T.vectorized(16):
-                                        flags[first + r * step + block * 16 + v] = T.uint8(1)
-                                for c in range(width - whole):
-                                    flags[first + r * step + whole + c] = T.uint8(1)
-                        else:
-                            for v in T.vectorized(16):
-                                lanes[v] = T.uint8(1)
-                            for r in range(rows):
-                                for block in range(width // 16):
-                                    for v in T.vectorized(16):
-                                        lanes[v] = T.min(lanes[v], flags[first + r * step + block * 16 + v])
-                                for c in range(width - whole):
-                                    lanes[0] = T.min(lanes[0], flags[first + r * step + whole + c])
-                            seen[0] = T.uint8(1)
+                        seen[0] = T.uint8(255)
+                        for v in T.vectorized(16):
+                            lanes[v] = T.uint8(255)
+                        for r in range(rows):
+                            if width > 0:
+                                edge[0] = T.shift_right(first + r * step, T.int64(3))  # first and last flag byte
+                                edge[1] = T.shift_right(first + r * step + width - 1, T.int64(3))
+                                edge[2] = T.bitwise_and(T.shift_left(T.int64(255), T.bitwise_and(first + r * step, T.int64(7))), T.int64(255))
+                                edge[3] = T.shift_right(T.int64(255), 7 - T.bitwise_and(first + r * step + width - 1, T.int64(7)))
+                                if edge[0] == edge[1]:  # one flag byte: both masks on it
+                                    edge[2] = T.bitwise_and(edge[2], edge[3])
+                                    edge[3] = T.int64(0)
+                                # The flag bytes wholly inside the row: blocks of 16, then of 4, then single.
+                                whole = T.max(edge[1] - edge[0] - 1, T.int64(0))
+                                at16, at4 = edge[0] + 1, edge[0] + 1 + whole // 16 * 16
+                                at1 = at4 + whole % 16 // 4 * 4
+                                if phase == 1:
+                                    flags[edge[0]] = T.bitwise_or(flags[edge[0]], T.Cast("uint8", edge[2]))
+                                    flags[edge[1]] = T.bitwise_or(flags[edge[1]], T.Cast("uint8", edge[3]))
+                                    for block in range(whole // 16):
+                                        for v in T.vectorized(16):
+                                            flags[at16 + block * 16 + v] = T.uint8(255)
+                                    for block in range(whole % 16 // 4):
+                                        for v in T.vectorized(4):
+                                            flags[at4 + block * 4 + v] = T.uint8(255)
+                                    for c in range(whole % 4):
+                                        flags[at1 + c] = T.uint8(255)
+                                else:
+                                    if (T.bitwise_and(flags[edge[0]], T.Cast("uint8", edge[2])) != T.Cast("uint8", edge[2])
+                                            or T.bitwise_and(flags[edge[1]], T.Cast("uint8", edge[3])) != T.Cast("uint8", edge[3])):
+                                        seen[0] = T.uint8(0)
+                                    for block in range(whole // 16):
+                                        for v in T.vectorized(16):
+                                            lanes[v] = T.min(lanes[v], flags[at16 + block * 16 + v])
+                                    for block in range(whole % 16 // 4):
+                                        for v in T.vectorized(4):
+                                            lanes[v] = T.min(lanes[v], flags[at4 + block * 4 + v])
+                                    for c in range(whole % 4):
+                                        lanes[0] = T.min(lanes[0], flags[at1 + c])
+                        if phase == 0:
                             for v in range(16):
                                 seen[0] = T.min(seen[0], lanes[v])
-                            if seen[0] == T.uint8(0):
+                            if seen[0] != T.uint8(255):
                                 result[0] = j
                                 result[1] = s
                         done[h, 0] = key

@@ -215,13 +215,16 @@ def test_walk_kernel_finds_the_first_unwritten_read_as_the_python_walk(compiled,
 
 def _kernel_walk(compiled, order, lo, hi, pattern, write, flags, table: int) -> int | None:
     """kernels.first_uninitialized over one range per instruction, in the scratchpad (flags from
-    0), nothing preloaded: the execution position of the first failing read, or None."""
+    0, `flags` one bool a byte, packed for the kernel and unpacked back), nothing preloaded: the
+    execution position of the first failing read, or None."""
     n = len(lo)
     result = np.empty(2, dtype=np.int64)
+    bits = np.packbits(flags, bitorder="little")
     compiled.first_uninitialized()(order, np.ones((n, 1), dtype=np.int64), lo[:, None], hi[:, None],
                                    write[:, None].astype(np.uint8), np.ones((n, 1), dtype=np.uint8), pattern[:, None],
-                                   np.zeros(3, dtype=np.int64), np.full(1, -1), np.full(1, -1), flags.view(np.uint8),
+                                   np.zeros(3, dtype=np.int64), np.full(1, -1), np.full(1, -1), bits,
                                    np.zeros((table, 5), dtype=np.int64), result)
+    flags[:] = np.unpackbits(bits, bitorder="little")[:len(flags)]
     return None if result[0] < 0 else int(result[0])
 
 

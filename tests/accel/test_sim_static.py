@@ -3,11 +3,15 @@ and unwritten-output analysis (NumPy and compiled) equals a byte-by-byte walk.""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lutc.backends.accel.analysis import analyze
 from lutc.backends.accel.isa import Load, Store, sp
 from lutc.backends.accel.program import ProgramBuilder
-from lutc.backends.accel.dataflow import _first_of_each, _pack, _uninitialized_message, check_written
+from lutc.backends.accel.dataflow import (
+    _first_of_each, _first_unset, _pack, _set_bits, _uninitialized_message, check_written,
+)
 
 
 def _first_of_each_reference(keys: np.ndarray) -> list[int]:
@@ -145,3 +149,19 @@ def test_check_written_equals_a_byte_by_byte_walk(assembled, edge, name, kernels
             assert got == (p, i, _uninitialized_message(an, i, slot, m, lo, hi, byte))
         outcomes.add(expected is None)
     assert False in outcomes and (True in outcomes or name == "uninit")  # both kinds of order were tried
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), fill=st.sampled_from([0.0, 0.5, 0.99, 1.0]))
+def test_bit_flag_helpers_equal_byte_flags(seed, fill):
+    """_set_bits and _first_unset on the walk's packed flags (a bit a byte) against one bool a byte."""
+    rng = np.random.default_rng(seed)
+    flags = rng.random(400) < fill
+    lo, hi = sorted(int(x) for x in rng.integers(0, 401, size=2))
+    bits = np.packbits(flags, bitorder="little")
+    unset = np.flatnonzero(~flags[lo:hi])
+    assert _first_unset(bits, lo, hi) == (int(unset[0]) if len(unset) else None)
+    a, b = sorted(int(x) for x in rng.integers(0, 401, size=2))
+    _set_bits(bits, a, b)
+    flags[a:b] = True
+    np.testing.assert_array_equal(np.unpackbits(bits, bitorder="little")[:400].astype(bool), flags)
