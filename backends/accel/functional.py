@@ -127,7 +127,9 @@ def plan(handlers: list, order: list[int], views: Views, compiled: SimKernels | 
     new_run = np.ones(len(order), dtype=bool)
     new_run[1:] = executor[1:] != executor[:-1]
     events = np.flatnonzero(~in_run | (in_run & (new_run | has_before[order])))
-    lengths = np.diff(events, append=len(order))
+    lengths = np.empty_like(events)  # up to the next event (np.diff(append=) costs several calls)
+    lengths[:-1] = events[1:] - events[:-1]
+    lengths[-1:] = len(order) - events[-1:]
     first_row = np.cumsum(in_run) - 1
     ops = compiled.tensor(np.ascontiguousarray(runs.rows[order[in_run]]))
     imm = compiled.tensor(np.ascontiguousarray(runs.imm[order[in_run]]))

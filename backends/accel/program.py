@@ -253,12 +253,14 @@ class Program:
         validate_program(self, config)
 
 
-def tensor_bytes(tensor: DramTensor, array: np.ndarray, source: str = "<program>") -> np.ndarray:
-    """The raw bytes of `array` as `tensor`'s contents; LutcError if it does not fit."""
+def tensor_bytes(tensor: DramTensor, array: np.ndarray, source: str = "<program>", *, copy: bool = True) -> np.ndarray:
+    """The raw bytes of `array` as `tensor`'s contents (a view of it where it can be, unless `copy`);
+    LutcError if it does not fit."""
     loc = Location(file=source)
     array = np.asarray(array)
     if array.dtype == np.uint8 and array.ndim == 1 and array.size == tensor.nbytes and tensor.dtype is not DType.U8:
-        return np.ascontiguousarray(array).copy()
+        raw = np.ascontiguousarray(array)
+        return raw.copy() if copy else raw
     if tuple(array.shape) != tensor.shape:
         raise LutcError(f"tensor '{tensor.name}' has shape {list(tensor.shape)}, got an array of shape {list(array.shape)}", loc)
     target = tensor.dtype.np
@@ -266,7 +268,8 @@ def tensor_bytes(tensor: DramTensor, array: np.ndarray, source: str = "<program>
         if not np.can_cast(array.dtype, target, casting="same_kind"):
             raise LutcError(f"tensor '{tensor.name}' is {tensor.dtype.text}, got an array of {array.dtype}", loc)
         array = array.astype(target)
-    return np.frombuffer(np.ascontiguousarray(array).tobytes(), dtype=np.uint8).copy()
+    raw = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    return raw.copy() if copy else raw
 
 
 def initial_data(tensor: DramTensor, spec: str) -> np.ndarray:
@@ -779,7 +782,8 @@ class ProgramBuilder:
 
 
 def load_inputs(program: Program, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Raw bytes for every input tensor, from `inputs` or the program's own data; LutcError if missing."""
+    """Raw bytes for every input tensor, from `inputs` (views of the arrays given, where they can
+    be: the simulator copies them into its DRAM) or the program's own data; LutcError if missing."""
     loc = Location(file=program.source)
     names = {t.name for t in program.tensors}
     for key in inputs:
@@ -790,7 +794,7 @@ def load_inputs(program: Program, inputs: Mapping[str, np.ndarray]) -> dict[str,
         if t.name in inputs:
             if t.kind not in ("input", "weight"):
                 raise LutcError(f"tensor '{t.name}' is an {t.kind} tensor; only inputs and weights can be given", loc)
-            out[t.name] = tensor_bytes(t, inputs[t.name], program.source)
+            out[t.name] = tensor_bytes(t, inputs[t.name], program.source, copy=False)  # copied into DRAM next
         elif t.name in program.data:
             out[t.name] = program.data[t.name]
         elif t.kind == "input":
