@@ -266,7 +266,7 @@ def _run_dmas(an: Analysis, runs: Runs) -> None:
     """Every LOAD and STORE as an executor row (any executor): direction, byte offsets, rows, row
     bytes, strides; a DMA contiguous on both sides as one row."""
     idx = np.concatenate([an.groups[cls] for cls in (Load, Store) if cls in an.groups] or [np.zeros(0, np.int64)])
-    src_mem, dst_mem = an.mem[idx, 0], an.mem[idx, 1]
+    src_mem, dst_mem = an.mem[:, 0][idx], an.mem[:, 1][idx]  # column views first: see analysis.analyze
     src, dst = an.pattern[idx, 0], an.pattern[idx, 1]
     rows, row_bytes = src[:, 0].copy(), src[:, 1].copy()
     contiguous = ~(is_strided(src) | is_strided(dst))
@@ -274,7 +274,7 @@ def _run_dmas(an: Analysis, runs: Runs) -> None:
     rows[contiguous] = 1
     direction = np.where(src_mem == MEM_DRAM, dst_mem - MEM_SP + COPY_DRAM_SP, src_mem - MEM_SP + COPY_SP_DRAM)
     runs.executor[idx] = Runs.ANY
-    runs.rows[idx] = np.stack([np.full(len(idx), RUN_COPY), direction, an.lo[idx, 0], an.lo[idx, 1], rows, row_bytes,
+    runs.rows[idx] = np.stack([np.full(len(idx), RUN_COPY), direction, an.lo[:, 0][idx], an.lo[:, 1][idx], rows, row_bytes,
                                src[:, 2], dst[:, 2]], axis=1)
 
 
