@@ -136,6 +136,18 @@ def _tir_functions() -> dict:
         product = T.Cast("float32", T.Cast("float64", a[r, col]) * T.Cast("float64", imm * c[0, r]))
         return (product - b[1, col] * c[1, r]) * b[0, col]
 
+    @T.macro
+    def count_at_most(ordered, size, x, bounds):
+        """bounds[0] = how many of ordered[:size] (ascending) are <= x: a binary search, in the
+        local (2,) int64 buffer `bounds`."""
+        bounds[0] = T.int64(0)
+        bounds[1] = size
+        while bounds[0] < bounds[1]:
+            if ordered[(bounds[0] + bounds[1]) // 2] <= x:
+                bounds[0] = (bounds[0] + bounds[1]) // 2 + 1
+            else:
+                bounds[1] = (bounds[0] + bounds[1]) // 2
+
     def range_hash(mem, lo, hi, size):
         """A table slot for the byte range (mem, lo, hi): Fibonacci hashing (the product's high bits)
         of a linear mix reduced below 2^31, so nothing overflows; `size` a power of two."""
@@ -261,13 +273,7 @@ def _tir_functions() -> dict:
                 if result[0] < 0 and used[i, s] != T.uint8(0) and T.Cast("int64", write[i, s]) == phase:
                     check[0] = T.int64(1)
                     if mem[i, s] == 0:  # DRAM inside preloaded data: nothing reads it unset, nothing marks it
-                        search[0] = T.int64(0)
-                        search[1] = n_pre
-                        while search[0] < search[1]:  # the preloaded ranges starting at or before lo
-                            if pre_lo[(search[0] + search[1]) // 2] <= lo[i, s]:
-                                search[0] = (search[0] + search[1]) // 2 + 1
-                            else:
-                                search[1] = (search[0] + search[1]) // 2
+                        count_at_most(pre_lo, n_pre, lo[i, s], search)  # the preloaded runs starting at or before lo
                         if search[0] > 0:
                             if hi[i, s] <= pre_hi[search[0] - 1]:
                                 check[0] = T.int64(0)
@@ -590,13 +596,7 @@ def _tir_functions() -> dict:
                         extremes[2] = T.max(extremes[2], hi[i, s])
             if kind[i] == codes[2] or kind[i] == codes[3]:  # a DMA: its DRAM side (a LOAD's slot 0, a STORE's 1)
                 d = T.if_then_else(kind[i] == codes[2], T.int64(0), T.int64(1))
-                search[0] = T.int64(0)
-                search[1] = tensors
-                while search[0] < search[1]:  # the tensors starting at or before the range
-                    if tensor_start[(search[0] + search[1]) // 2] <= lo[i, d]:
-                        search[0] = (search[0] + search[1]) // 2 + 1
-                    else:
-                        search[1] = (search[0] + search[1]) // 2
+                count_at_most(tensor_start, tensors, lo[i, d], search)  # the tensors starting at or before it
                 if search[0] > 0:
                     traffic[search[0] - 1, d] = traffic[search[0] - 1, d] + pattern[i, d, 0] * pattern[i, d, 1]
 
@@ -818,6 +818,15 @@ def _tir_functions() -> dict:
     return {name: f.with_attr("global_symbol", name) for name, f in funcs.items()}
 
 
+def _plain_kernel(name: str) -> Callable:
+    """The SimKernels accessor of kernel `name`, which has no type variants."""
+    def get(self) -> Callable:
+        return self._func((name,), lambda: name)
+
+    get.__name__ = name
+    return get
+
+
 class SimKernels:
     """The loaded kernel library: `lut_mma`, `byte_sums`, `deq` and the others give the
     compiled functions (TVM FFI functions), by NumPy dtype where they have variants. They take
@@ -846,23 +855,13 @@ class SimKernels:
         return self._func(("byte_sums", table.num, group, sym), lambda: f"byte_sums_{table.name}_{group}_{int(sym)}"
                           if table.name in LUT_TABLE_TYPES and group in LUT_GROUPS else None)
 
-    def first_uninitialized(self) -> Callable:
-        return self._func(("first_uninitialized",), lambda: "first_uninitialized")
-
-    def first_race(self) -> Callable:
-        return self._func(("first_race",), lambda: "first_race")
-
-    def schedule_queues(self) -> Callable:
-        return self._func(("schedule_queues",), lambda: "schedule_queues")
-
-    def decode_fields(self) -> Callable:
-        return self._func(("decode_fields",), lambda: "decode_fields")
-
-    def report_sums(self) -> Callable:
-        return self._func(("report_sums",), lambda: "report_sums")
-
-    def operand_versions(self) -> Callable:
-        return self._func(("operand_versions",), lambda: "operand_versions")
+    # The kernels with no type variants: `compiled.first_race()` etc.
+    first_uninitialized = _plain_kernel("first_uninitialized")
+    first_race = _plain_kernel("first_race")
+    schedule_queues = _plain_kernel("schedule_queues")
+    decode_fields = _plain_kernel("decode_fields")
+    report_sums = _plain_kernel("report_sums")
+    operand_versions = _plain_kernel("operand_versions")
 
     def executor(self, table: np.dtype, acc: np.dtype) -> Callable | None:
         return self._func(("executor", table.num, acc.num), lambda: f"executor_{table.name}_{acc.name}"
