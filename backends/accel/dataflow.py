@@ -38,6 +38,13 @@ def _flag_view(flags: np.ndarray, lo: int, hi: int, rows: int, row_bytes: int, s
     return np.ndarray((rows, row_bytes), dtype=flags.dtype, buffer=flags, offset=lo, strides=(stride, 1))
 
 
+def _execution_order(pos: np.ndarray) -> np.ndarray:
+    """The instructions in execution order, from each one's execution position."""
+    order = np.empty(len(pos), dtype=np.int64)
+    order[pos] = np.arange(len(pos))
+    return order
+
+
 def check_written(an: Analysis, pos: np.ndarray, preloaded: list[tuple[int, int]],
                   compiled: SimKernels | None = None) -> tuple[tuple | None, list[tuple[str, int]]]:
     """(first_uninitialized_read, unwritten_outputs): the first read of a byte nothing wrote
@@ -52,8 +59,7 @@ def check_written(an: Analysis, pos: np.ndarray, preloaded: list[tuple[int, int]
     walk = compiled and compiled.first_uninitialized()
     if not walk:
         return first_uninitialized_read(an, pos, preloaded), unwritten_outputs(an, preloaded)
-    order = np.empty(len(pos), dtype=np.int64)
-    order[pos] = np.arange(len(pos))
+    order = _execution_order(pos)
     pre_lo, pre_hi = _disjoint(preloaded)
     # Flags for the scratchpad, the accumulator buffer, and the DRAM tensors not wholly preloaded
     # (the walk skips DRAM ranges inside preloaded data: each lies inside one tensor, validated).
@@ -169,9 +175,7 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
     """
     # The used ranges in execution order, with no sort: the instructions' rows taken in
     # execution order, so a flat nonzero lists them by (position, slot).
-    n = len(pos)
-    order = np.empty(n, dtype=np.int64)
-    order[pos] = np.arange(n)
+    order = _execution_order(pos)
     p, slot = np.divmod(np.flatnonzero(an.used[order]), RANGES)
     ins = order[p]
     flat = ins * RANGES + slot  # into the (n, RANGES) tables, raveled
@@ -217,7 +221,8 @@ def first_uninitialized_read(an: Analysis, pos: np.ndarray, preloaded: list[tupl
     rows, row_bytes, stride = ev_pat[k].tolist()
     flags = _flag_view(written[m], a - base[m], b - base[m], rows, row_bytes, stride)  # as the failing read found them
     i = int(ins[e])
-    return int(p[e]), i, _uninitialized_message(an, i, int(slot[e]), int(mem[e]), a, b, a + _first_zero(flags, row_bytes, stride))
+    byte = a + _first_zero(flags, row_bytes, stride)
+    return int(p[e]), i, _uninitialized_message(an, i, int(slot[e]), int(mem[e]), a, b, byte)
 
 
 def _walk(written: list, base: list, ev_seg, ev_lo, ev_hi, ev_pat, ev_write) -> int | None:
@@ -298,7 +303,8 @@ def writes_in_order(an: Analysis, pos: np.ndarray) -> tuple[np.ndarray, ...]:
     return an.mem[wi, ws], an.lo[wi, ws], an.hi[wi, ws], pos[wi]
 
 
-def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot, compiled: SimKernels | None = None) -> np.ndarray:
+def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot,
+                  compiled: SimKernels | None = None) -> np.ndarray:
     """For range `slot` (one, or one per instruction) of instructions `idx`: the execution position of
     the last write before it that overlaps the range (-1: none). Two reads of a range with the same
     version see the same bytes. With the compiled kernels, one pass (kernels.operand_versions)
@@ -347,15 +353,16 @@ def read_versions(an: Analysis, pos: np.ndarray, idx: np.ndarray, slot, compiled
 
 
 def _versions_compiled(kernel, an: Analysis, pos: np.ndarray, idx: np.ndarray, slot) -> np.ndarray | None:
-    order = np.empty(len(pos), dtype=np.int64)
-    order[pos] = np.arange(len(pos))
+    """read_versions through the compiled pass; None when it would test too many (range, write) pairs."""
+    order = _execution_order(pos)
     slots = np.full(len(idx), slot, dtype=np.int64) if np.ndim(slot) == 0 else np.asarray(slot, dtype=np.int64)
     table_size = 1 << (2 * len(idx)).bit_length()  # a power of two, at most half full
     versions = np.empty(len(idx), dtype=np.int64)
     state = np.array([_KERNEL_TESTS, 0], dtype=np.int64)
-    kernel(order, an.mem, an.lo, an.hi, an.write.view(np.uint8), an.used.view(np.uint8), idx.astype(np.int64, copy=False),
-           slots, np.zeros((table_size, 4), dtype=np.int64), np.empty(an.mem.shape, dtype=np.int64),
-           np.empty((len(idx), 5), dtype=np.int64), versions, state)
+    scratch = (np.zeros((table_size, 4), dtype=np.int64), np.empty(an.mem.shape, dtype=np.int64),
+               np.empty((len(idx), 5), dtype=np.int64))  # the range table, the query of each slot, the ranges
+    kernel(order, an.mem, an.lo, an.hi, an.write.view(np.uint8), an.used.view(np.uint8),
+           idx.astype(np.int64, copy=False), slots, *scratch, versions, state)
     return None if state[1] else versions
 
 

@@ -274,8 +274,8 @@ def _run_dmas(an: Analysis, runs: Runs) -> None:
     rows[contiguous] = 1
     direction = np.where(src_mem == MEM_DRAM, dst_mem - MEM_SP + COPY_DRAM_SP, src_mem - MEM_SP + COPY_SP_DRAM)
     runs.executor[idx] = Runs.ANY
-    runs.rows[idx] = np.stack([np.full(len(idx), RUN_COPY), direction, an.lo[:, 0][idx], an.lo[:, 1][idx], rows, row_bytes,
-                               src[:, 2], dst[:, 2]], axis=1)
+    runs.rows[idx] = np.stack([np.full(len(idx), RUN_COPY), direction, an.lo[:, 0][idx], an.lo[:, 1][idx], rows,
+                               row_bytes, src[:, 2], dst[:, 2]], axis=1)
 
 
 def _pattern_views(mems: list[np.ndarray], an: Analysis, idx: np.ndarray, slot: int) -> list[np.ndarray]:

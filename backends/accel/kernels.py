@@ -298,10 +298,12 @@ def _tir_functions() -> dict:
                             lanes[v] = T.uint8(255)
                         for r in range(rows):
                             if width > 0:
-                                edge[0] = T.shift_right(first + r * step, T.int64(3))  # first and last flag byte
-                                edge[1] = T.shift_right(first + r * step + width - 1, T.int64(3))
-                                edge[2] = T.bitwise_and(T.shift_left(T.int64(255), T.bitwise_and(first + r * step, T.int64(7))), T.int64(255))
-                                edge[3] = T.shift_right(T.int64(255), 7 - T.bitwise_and(first + r * step + width - 1, T.int64(7)))
+                                row_first, row_last = first + r * step, first + r * step + width - 1  # flag bits
+                                edge[0] = T.shift_right(row_first, T.int64(3))  # first and last flag byte
+                                edge[1] = T.shift_right(row_last, T.int64(3))
+                                edge[2] = T.bitwise_and(T.shift_left(T.int64(255), T.bitwise_and(row_first, T.int64(7))),
+                                                        T.int64(255))
+                                edge[3] = T.shift_right(T.int64(255), 7 - T.bitwise_and(row_last, T.int64(7)))
                                 if edge[0] == edge[1]:  # one flag byte: both masks on it
                                     edge[2] = T.bitwise_and(edge[2], edge[3])
                                     edge[3] = T.int64(0)
@@ -321,8 +323,9 @@ def _tir_functions() -> dict:
                                     for c in range(whole % 4):
                                         flags[at1 + c] = T.uint8(255)
                                 else:
-                                    if (T.bitwise_and(flags[edge[0]], T.Cast("uint8", edge[2])) != T.Cast("uint8", edge[2])
-                                            or T.bitwise_and(flags[edge[1]], T.Cast("uint8", edge[3])) != T.Cast("uint8", edge[3])):
+                                    head, tail = T.Cast("uint8", edge[2]), T.Cast("uint8", edge[3])
+                                    if (T.bitwise_and(flags[edge[0]], head) != head
+                                            or T.bitwise_and(flags[edge[1]], tail) != tail):
                                         seen[0] = T.uint8(0)
                                     for block in range(whole // 16):
                                         for v in T.vectorized(16):
@@ -617,7 +620,8 @@ def _tir_functions() -> dict:
         slot = T.match_buffer(slot_handle, (queries,), "int64")
         table = T.match_buffer(table_handle, (n_table, 4), "int64")  # scratch, zeros: memory + 1, lo, hi, range
         query_of = T.match_buffer(query_of_handle, (n, slots), "int64")  # scratch: the query of each range slot
-        ranges = T.match_buffer(ranges_handle, (queries, 5), "int64")  # scratch: memory, lo, hi, last write, range of query
+        # scratch: row d, the distinct range d (memory, lo, hi, its last write); column 4, query d's range
+        ranges = T.match_buffer(ranges_handle, (queries, 5), "int64")
         versions = T.match_buffer(versions_handle, (queries,), "int64")
         state = T.match_buffer(state_handle, (2,), "int64")  # in: the most write x range tests; out: 1 = too many
         count = T.alloc_buffer((2,), "int64", scope="local")  # distinct ranges, writes
@@ -643,7 +647,8 @@ def _tir_functions() -> dict:
                     ranges[count[0], 3] = T.int64(-1)
                     count[0] = count[0] + 1
                     probe[1] = T.int64(1)
-                elif table[probe[0], 0] == mem[i, s] + 1 and table[probe[0], 1] == lo[i, s] and table[probe[0], 2] == hi[i, s]:
+                elif (table[probe[0], 0] == mem[i, s] + 1 and table[probe[0], 1] == lo[i, s]
+                      and table[probe[0], 2] == hi[i, s]):
                     probe[1] = T.int64(1)
                 else:
                     probe[0] = T.bitwise_and(probe[0] + 1, n_table - 1)

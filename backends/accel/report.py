@@ -158,7 +158,10 @@ def build_report(an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.
     total = sched.total_cycles
     index = TensorIndex(program.tensors)
     kernel = compiled and compiled.report_sums()
-    sums = _sums_compiled(kernel, an, sched, cycles, actions, index) if kernel and n else _sums(an, sched, cycles, actions, index)
+    if kernel and n:
+        sums = _sums_compiled(kernel, an, sched, cycles, actions, index)
+    else:
+        sums = _sums(an, sched, cycles, actions, index)
 
     queues = {}
     for q in Queue:
@@ -238,7 +241,7 @@ def _sums(an: Analysis, sched: Schedule, cycles: np.ndarray, actions: np.ndarray
                             for k in range(actions.shape[1])], axis=1).astype(np.int64)
     body = np.flatnonzero(an.kind != CLASS_CODE[Finish])
     layer = an.layer[body]
-    ids = int(layer.max()) + 1 if len(body) else 0
+    ids = int(an.layer.max()) + 1 if an.n else 0  # as the kernel's table: every tag, FINISH's too
     layer_sums = np.zeros((ids, 7), dtype=np.int64)
     layer_sums[:, 0] = np.bincount(layer, minlength=ids)
     layer_sums[:, 1:4] = np.bincount(layer * 3 + an.queue[body], weights=cycles[body], minlength=3 * ids).reshape(ids, 3)
