@@ -88,17 +88,19 @@ def test_batched_mmas_equal_one_at_a_time(edge, stream):
 @settings(max_examples=30, deadline=None)
 @given(ops)
 def test_read_versions_match_brute_force(edge, sim_kernels, stream):
-    """Each of read_versions' four ways (the compiled pass; in NumPy, every read against every
-    write, ranges grouped then against every write at once, one range at a time) against the
-    definition."""
+    """Each of read_versions' ways (the compiled pass, and the compiled pass declining for too
+    many range x write tests; in NumPy, every read against every write, ranges grouped then
+    against every write at once, one range at a time) against the definition."""
     program, inputs, _ = _program(edge, stream)
     sim = Simulator(edge)
     sim.run(program, inputs)
     an, pos = sim._static.an, sim._static._plan[3]
     idx = an.groups[Mma]
-    ways = ((sim_kernels, 1 << 15, 1 << 21), (None, 1 << 15, 1 << 21), (None, 0, 1 << 21), (None, 0, 0))
-    for slot, (compiled, direct, grouped) in itertools.product((0, 1), ways):
+    ways = ((sim_kernels, 1 << 26, 1 << 15, 1 << 21), (sim_kernels, 0, 0, 0), (None, 0, 1 << 15, 1 << 21),
+            (None, 0, 0, 1 << 21), (None, 0, 0, 0))
+    for slot, (compiled, kernel_tests, direct, grouped) in itertools.product((0, 1), ways):
         with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(dataflow, "_KERNEL_TESTS", kernel_tests)
             patch.setattr(dataflow, "_DIRECT_PAIRS", direct)
             patch.setattr(dataflow, "_GROUPED_PAIRS", grouped)
             versions = read_versions(an, pos, idx, slot, compiled).tolist()
@@ -107,7 +109,7 @@ def test_read_versions_match_brute_force(edge, sim_kernels, stream):
             earlier = [int(pos[j]) for j in range(an.n) for w in range(an.used.shape[1])
                        if an.used[j, w] and an.write[j, w] and an.mem[j, w] == m and an.lo[j, w] < hi and lo < an.hi[j, w]
                        and pos[j] < pos[i]]
-            assert version == max(earlier, default=-1), (compiled, direct, grouped)
+            assert version == max(earlier, default=-1), (compiled, kernel_tests, direct, grouped)
 
 
 def test_overflow_is_reported_by_the_mma_that_stores_it(edge):
